@@ -1,0 +1,1 @@
+//! The Tern MQTT broker as a library.

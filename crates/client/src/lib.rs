@@ -1,0 +1,1 @@
+//! The Tern MQTT client library (in progress: see issue 5).
