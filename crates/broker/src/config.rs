@@ -1,0 +1,286 @@
+//! Broker configuration: listeners, limits, `$SYS` and logging, read from TOML.
+//!
+//! Every limit has a finite default. Unknown keys are an error that names the key
+//! (`deny_unknown_fields`), and [`Config::validate`] rejects values that cannot work.
+//! `docs/configuration.md` lists every key; keep the two in step.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole broker configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where clients connect. Default: one MQTT listener on 0.0.0.0:1883.
+    pub listeners: Vec<ListenerConfig>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Seconds between `$SYS/broker/...` updates; 0 turns `$SYS` off.
+    pub sys_interval: u64,
+    /// Logging, applied by the `tern` binary.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listeners: vec![ListenerConfig::default()],
+            limits: Limits::default(),
+            sys_interval: 10,
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// One TCP listener for MQTT.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    /// Address to bind. Default 0.0.0.0.
+    pub bind: IpAddr,
+    /// Port; 0 lets the operating system choose. Default 1883.
+    pub port: u16,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 1883,
+        }
+    }
+}
+
+impl ListenerConfig {
+    /// The socket address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}
+
+/// Limits that keep one client, or many, from exhausting the broker.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections open at once; more are closed at accept.
+    pub max_connections: usize,
+    /// Largest packet accepted, fixed header included (bytes). Larger: disconnected (0x95).
+    pub max_packet_size: u32,
+    /// Seconds a new connection has to complete CONNECT.
+    pub connect_timeout: u64,
+    /// Unacknowledged QoS 1/2 messages sent to one client at once (capped further by the
+    /// client's Receive Maximum).
+    pub max_inflight: u16,
+    /// QoS 1/2 messages the broker accepts from one client before it acknowledges earlier
+    /// ones (the broker's Receive Maximum).
+    pub receive_maximum: u16,
+    /// Messages queued for one client beyond its in-flight window, online or offline.
+    pub max_queued_messages: usize,
+    /// Payload bytes queued for one client.
+    pub max_queued_bytes: usize,
+    /// Longest topic name or filter in bytes.
+    pub max_topic_length: usize,
+    /// Most levels in a topic name or filter.
+    pub max_topic_levels: usize,
+    /// Longest client identifier in bytes.
+    pub max_client_id_length: usize,
+    /// Largest keep alive a client may ask for, in seconds; larger requests are capped and
+    /// MQTT 5.0 clients told so with Server Keep Alive. 0: no cap.
+    pub max_keep_alive: u16,
+    /// Longest a persistent session is kept after its client leaves (seconds).
+    pub max_session_expiry: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 100_000,
+            max_packet_size: 1024 * 1024,
+            connect_timeout: 10,
+            max_inflight: 32,
+            receive_maximum: 1024,
+            max_queued_messages: 1000,
+            max_queued_bytes: 16 * 1024 * 1024,
+            max_topic_length: 1024,
+            max_topic_levels: 64,
+            max_client_id_length: 256,
+            max_keep_alive: 0,
+            max_session_expiry: 7 * 24 * 3600,
+        }
+    }
+}
+
+impl Limits {
+    /// The connect timeout as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.connect_timeout)
+    }
+}
+
+/// Logging settings (the library only emits `tracing` events; the binary installs them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter: `info`, `debug`, `tern_broker=trace,info`, ...
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("invalid config{}: {message}", path.as_deref().map(|p| format!(" in {p}")).unwrap_or_default())]
+    Parse {
+        /// The file, when read from one.
+        path: Option<String>,
+        /// The parser's message, naming the key and line.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config value `{key}`: {reason}")]
+    Invalid {
+        /// The key, as written in TOML.
+        key: &'static str,
+        /// What is wrong and what would be right.
+        reason: &'static str,
+    },
+}
+
+impl Config {
+    /// Parses TOML text and validates it.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: None,
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: Some(display),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Checks that every value can work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason| Err(ConfigError::Invalid { key, reason });
+        let l = &self.limits;
+        if self.listeners.is_empty() {
+            return invalid("listeners", "at least one listener is needed");
+        }
+        if l.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
+        }
+        if l.max_packet_size < 64 || l.max_packet_size > tern_codec::MAX_PACKET_SIZE as u32 {
+            return invalid(
+                "limits.max_packet_size",
+                "must be between 64 and 268435460 bytes",
+            );
+        }
+        if l.connect_timeout == 0 {
+            return invalid("limits.connect_timeout", "must be at least 1 second");
+        }
+        if l.max_inflight == 0 {
+            return invalid("limits.max_inflight", "must be at least 1");
+        }
+        if l.receive_maximum == 0 {
+            return invalid("limits.receive_maximum", "must be between 1 and 65535");
+        }
+        if l.max_queued_messages == 0 || l.max_queued_bytes == 0 {
+            return invalid(
+                "limits.max_queued_messages",
+                "queue limits must be at least 1",
+            );
+        }
+        if l.max_topic_length == 0 || l.max_topic_levels == 0 {
+            return invalid("limits.max_topic_length", "topic limits must be at least 1");
+        }
+        if l.max_client_id_length < 23 {
+            return invalid(
+                "limits.max_client_id_length",
+                "must be at least 23, the length every server must accept [MQTT-3.1.3-5]",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_finite_and_valid() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.listeners[0].port, 1883);
+        assert_eq!(Config::from_toml("").unwrap(), config);
+    }
+
+    #[test]
+    fn reads_listeners_and_limits() {
+        let config = Config::from_toml(
+            "sys_interval = 0\n[[listeners]]\nbind = \"127.0.0.1\"\nport = 0\n\
+             [limits]\nmax_inflight = 5\n[log]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listeners[0].addr(), "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.limits.max_inflight, 5);
+        assert_eq!(config.limits.max_queued_messages, 1000);
+        assert_eq!(config.sys_interval, 0);
+        assert_eq!(config.log.level, "debug");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[limits]\nmax_inflite = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_inflite"), "{err}");
+        let err = Config::from_toml("colour = 1\n").unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        let err = Config::from_toml("[limits]\nmax_inflight = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.max_inflight"), "{err}");
+        let err = Config::from_toml("listeners = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listeners"), "{err}");
+    }
+}

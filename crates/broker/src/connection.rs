@@ -1,0 +1,388 @@
+//! The connection task: owns one client's socket for its whole life.
+//!
+//! It runs the CONNECT handshake, then loops: read and decode packets into the
+//! [`Session`], pull deliveries from the mailbox while the in-flight window has room,
+//! carry out the session's [`Action`]s, and write everything produced in one wake-up as one
+//! batch. Reading pauses while the write buffer is over its high-water mark, so a client that
+//! does not read cannot make the broker buffer without bound. When the connection ends it
+//! publishes the will when the standard says so and hands the session back to the registry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use tern_codec::{DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::clock::now;
+use crate::handshake::{self, HandshakeError};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::session::{Action, Session, SessionLimits};
+
+/// Stop reading while this much is waiting to be written.
+const WRITE_HIGH_WATER: usize = 256 * 1024;
+/// Deliveries taken from the mailbox under one lock.
+const MAILBOX_BATCH: usize = 64;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 4096;
+
+/// Why the main loop ended.
+enum End {
+    /// The session closed the connection (DISCONNECT received, or a violation it queued).
+    Session {
+        reason: ReasonCode,
+        publish_will: bool,
+    },
+    /// The client closed the socket or it failed: the will is published [MQTT-3.1.2-8].
+    Socket(Option<std::io::Error>),
+    /// The client sent bytes that are not a valid packet.
+    Malformed(DecodeError),
+    /// Another connection took the session over [MQTT-3.1.4-3].
+    TakenOver,
+    /// The broker is shutting down.
+    Shutdown,
+}
+
+/// Serves one client connection until it ends.
+pub async fn serve<S>(
+    mut stream: S,
+    peer: std::net::SocketAddr,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limits = &hub.config.limits;
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits).await {
+        Ok(connect) => connect,
+        Err(HandshakeError::Io(_)) => return,
+        Err(e) => {
+            info!(%peer, "connection refused: {e}");
+            return;
+        }
+    };
+    let version = connect.protocol;
+    let connection = hub.next_connection_id();
+    let accepted = match handshake::accept(&connect, limits, connection) {
+        Ok(accepted) => accepted,
+        Err(reason) => {
+            info!(%peer, client_id = %connect.client_id, ?reason, "CONNECT refused");
+            handshake::refuse(&mut stream, version, reason).await;
+            return;
+        }
+    };
+    let client_id = accepted.client_id.clone();
+    let span = tracing::info_span!("connection", %peer, client_id = %client_id);
+    let _enter = span.enter();
+
+    let claim = hub
+        .registry
+        .claim(
+            client_id.clone(),
+            connect.clean_start,
+            accepted.expiry_interval,
+            connection,
+        )
+        .await;
+    if let Some(discarded) = claim.discarded {
+        hub.end_session(discarded);
+    }
+    let mut properties = Default::default();
+    if version.is_v5() {
+        properties = handshake::connack_properties(&connect, &accepted, limits);
+    }
+    let send_window = usize::from(limits.max_inflight).min(
+        connect
+            .properties
+            .receive_maximum
+            .map_or(usize::from(u16::MAX), |r| usize::from(r.get())),
+    );
+    let session_limits = SessionLimits {
+        max_topic_length: limits.max_topic_length,
+        max_topic_levels: limits.max_topic_levels,
+        send_window,
+    };
+    let connect = *connect;
+    let mut session = Session::new(
+        claim.state,
+        version,
+        accepted.keep_alive,
+        connect.will,
+        session_limits,
+        now(),
+    );
+    let connack = Packet::ConnAck(tern_codec::ConnAck {
+        session_present: claim.session_present,
+        reason_code: ReasonCode::Success,
+        properties,
+    });
+    debug!(
+        ?version,
+        clean_start = connect.clean_start,
+        session_present = claim.session_present,
+        "connected"
+    );
+    hub.metrics.client_connected();
+    Metrics::add(&hub.metrics.messages_received, 1);
+
+    let mut conn = Connection {
+        hub: &hub,
+        version,
+        wbuf: BytesMut::with_capacity(READ_CHUNK),
+    };
+    conn.queue(&connack);
+    if claim.session_present {
+        session.resume();
+    }
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let end = conn
+        .run(
+            &mut reader,
+            &mut writer,
+            &mut rbuf,
+            &mut session,
+            &claim.kick,
+            &shutdown,
+        )
+        .await;
+    drop(rbuf);
+
+    let publish_will = match &end {
+        End::Session {
+            reason,
+            publish_will,
+        } => {
+            debug!(?reason, "session closed the connection");
+            *publish_will
+        }
+        End::Socket(error) => {
+            debug!(?error, "socket closed");
+            true
+        }
+        End::Malformed(error) => {
+            warn!("disconnecting: {error}");
+            if version.is_v5() {
+                conn.queue(&Packet::Disconnect(Disconnect::new(error.reason_code())));
+            }
+            true
+        }
+        End::TakenOver => {
+            info!("session taken over by a new connection");
+            if version.is_v5() {
+                conn.queue(&Packet::Disconnect(Disconnect::new(
+                    ReasonCode::SessionTakenOver,
+                )));
+            }
+            true
+        }
+        End::Shutdown => {
+            if version.is_v5() {
+                conn.queue(&Packet::Disconnect(Disconnect::new(
+                    ReasonCode::ServerShuttingDown,
+                )));
+            }
+            true
+        }
+    };
+    if !matches!(end, End::Socket(_)) {
+        conn.flush(&mut writer).await;
+    }
+    let _ = writer.shutdown().await;
+    hub.metrics.client_disconnected();
+
+    let will = session.take_will();
+    if let (true, Some(will)) = (publish_will, will) {
+        debug!(topic = %will.topic, "publishing will");
+        hub.publish_will(&client_id, will);
+    }
+    if let Some(ended) = hub
+        .registry
+        .release(connection, session.into_state(), now())
+    {
+        hub.end_session(ended);
+    }
+}
+
+/// The parts of a connection the main loop needs besides the socket.
+struct Connection<'a> {
+    hub: &'a Hub,
+    version: ProtocolVersion,
+    wbuf: BytesMut,
+}
+
+impl Connection<'_> {
+    /// Encodes a packet into the write buffer.
+    fn queue(&mut self, packet: &Packet) {
+        if packet.encode(self.version, &mut self.wbuf).is_ok() {
+            Metrics::add(&self.hub.metrics.messages_sent, 1);
+            if matches!(packet, Packet::Publish(_)) {
+                Metrics::add(&self.hub.metrics.publish_sent, 1);
+            }
+        }
+    }
+
+    /// Writes out the write buffer, best effort, on the way out.
+    async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) {
+        let write = async {
+            stream.write_all(&self.wbuf).await?;
+            stream.flush().await
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(1), write)
+            .await
+            .is_ok()
+        {
+            Metrics::add(&self.hub.metrics.bytes_sent, self.wbuf.len() as u64);
+        }
+        self.wbuf.clear();
+    }
+
+    /// Carries out the session's actions. Returns the end if one of them closes.
+    fn run_actions(&mut self, session: &mut Session) -> Option<End> {
+        while let Some(action) = session.poll_action() {
+            match action {
+                Action::Send(packet) => self.queue(&packet),
+                Action::Publish(message) => self.hub.publish(message),
+                Action::Subscribe {
+                    subscription,
+                    existed,
+                } => self.hub.subscribe(session.state(), &subscription, existed),
+                Action::Unsubscribe(filter) => {
+                    let state = session.state();
+                    self.hub
+                        .router
+                        .unsubscribe(&filter, &state.client_id, &state.mailbox);
+                }
+                Action::Close {
+                    reason,
+                    publish_will,
+                } => {
+                    return Some(End::Session {
+                        reason,
+                        publish_will,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Moves deliveries from the mailbox into the session while the window and the write
+    /// buffer have room.
+    fn pull_mailbox(&mut self, session: &mut Session, batch: &mut Vec<crate::message::Delivery>) {
+        let mailbox = session.state().mailbox.clone();
+        while self.wbuf.len() < WRITE_HIGH_WATER {
+            let free = session.window_free();
+            if free == 0 {
+                match mailbox.pop_qos0() {
+                    Some(delivery) => session.deliver(delivery),
+                    None => break,
+                }
+                continue;
+            }
+            mailbox.pop_into(free.min(MAILBOX_BATCH), batch);
+            if batch.is_empty() {
+                break;
+            }
+            for delivery in batch.drain(..) {
+                session.deliver(delivery);
+            }
+            if self.run_actions(session).is_some() {
+                break;
+            }
+        }
+    }
+
+    async fn run<R, W>(
+        &mut self,
+        reader: &mut R,
+        writer: &mut W,
+        rbuf: &mut BytesMut,
+        session: &mut Session,
+        kick: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) -> End
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let max_packet_size = self.hub.config.limits.max_packet_size as usize;
+        let mailbox = session.state().mailbox.clone();
+        let mut batch = Vec::with_capacity(MAILBOX_BATCH);
+        // Packets that arrived together with the CONNECT.
+        if let Err(end) = self.decode_all(rbuf, session, max_packet_size) {
+            return end;
+        }
+        loop {
+            if let Some(end) = self.run_actions(session) {
+                return end;
+            }
+            self.pull_mailbox(session, &mut batch);
+            if let Some(end) = self.run_actions(session) {
+                return end;
+            }
+            let deadline = session.next_timeout();
+            let can_read = self.wbuf.len() < WRITE_HIGH_WATER;
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+                rbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                read = reader.read_buf(rbuf), if can_read => match read {
+                    Ok(0) => return End::Socket(None),
+                    Ok(n) => {
+                        Metrics::add(&self.hub.metrics.bytes_received, n as u64);
+                        if let Err(end) = self.decode_all(rbuf, session, max_packet_size) {
+                            return end;
+                        }
+                    }
+                    Err(e) => return End::Socket(Some(e)),
+                },
+                written = writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => match written {
+                    Ok(n) => Metrics::add(&self.hub.metrics.bytes_sent, n as u64),
+                    Err(e) => return End::Socket(Some(e)),
+                },
+                _ = mailbox.notified(), if can_read => {}
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    session.handle_timeout(now());
+                }
+                _ = kick.cancelled() => return End::TakenOver,
+                _ = shutdown.cancelled() => return End::Shutdown,
+            }
+        }
+    }
+
+    /// Decodes every complete packet in the read buffer into the session.
+    fn decode_all(
+        &mut self,
+        rbuf: &mut BytesMut,
+        session: &mut Session,
+        max: usize,
+    ) -> Result<(), End> {
+        loop {
+            match tern_codec::decode(rbuf, self.version, max) {
+                Ok(Some(packet)) => {
+                    Metrics::add(&self.hub.metrics.messages_received, 1);
+                    if matches!(packet, Packet::Publish(_)) {
+                        Metrics::add(&self.hub.metrics.publish_received, 1);
+                    }
+                    session.handle_packet(now(), packet);
+                    if session.is_closed() {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(End::Malformed(e)),
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+        None => std::future::pending().await,
+    }
+}

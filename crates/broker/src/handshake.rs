@@ -1,0 +1,177 @@
+//! The CONNECT handshake: read the first packet under the connect timeout, check it, and
+//! decide the CONNACK (MQTT 5.0 §3.1.4, 3.1.1 §3.1.4).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tern_codec::{
+    ConnAck, ConnAckProperties, Connect, DecodeError, MqttString, Packet, ProtocolVersion,
+    ReasonCode,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::config::Limits;
+
+/// Why a connection ended before its CONNECT was accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    /// No complete CONNECT within the connect timeout.
+    #[error("no CONNECT within the connect timeout")]
+    Timeout,
+    /// The socket closed or failed.
+    #[error("connection closed before CONNECT: {0}")]
+    Io(#[from] std::io::Error),
+    /// The first packet was not a CONNECT [MQTT-3.1.0-1].
+    #[error("[MQTT-3.1.0-1] first packet was {0:?}, not CONNECT")]
+    NotConnect(tern_codec::PacketType),
+    /// The CONNECT was malformed.
+    #[error("malformed CONNECT: {0}")]
+    Decode(#[from] DecodeError),
+    /// The CONNECT was refused with this CONNACK.
+    #[error("CONNECT refused: {0:?}")]
+    Refused(ReasonCode),
+}
+
+/// Reads the first packet, which must be a CONNECT. Unsupported protocol levels are
+/// answered with the CONNACK the standard asks for before the error is returned.
+pub async fn read_connect<S>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    limits: &Limits,
+) -> Result<Box<Connect>, HandshakeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let read = async {
+        loop {
+            match tern_codec::decode(buf, ProtocolVersion::V5, limits.max_packet_size as usize) {
+                Ok(Some(Packet::Connect(connect))) => return Ok(connect),
+                Ok(Some(other)) => return Err(HandshakeError::NotConnect(other.packet_type())),
+                Ok(None) => {}
+                Err(DecodeError::UnsupportedProtocolVersion(level)) => {
+                    refuse_version(stream, level).await;
+                    return Err(DecodeError::UnsupportedProtocolVersion(level).into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+            buf.reserve(1024);
+            if stream.read_buf(buf).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+    };
+    tokio::time::timeout(limits.connect_timeout(), read)
+        .await
+        .unwrap_or(Err(HandshakeError::Timeout))
+}
+
+/// [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x01 (3.x) or 0x84 (5.0),
+/// then the connection closes.
+async fn refuse_version<S: AsyncWrite + Unpin>(stream: &mut S, level: u8) {
+    let version = if level >= 5 {
+        ProtocolVersion::V5
+    } else {
+        ProtocolVersion::V3_1_1
+    };
+    let connack = ConnAck {
+        reason_code: ReasonCode::UnsupportedProtocolVersion,
+        ..Default::default()
+    };
+    send(stream, version, Packet::ConnAck(connack)).await;
+}
+
+/// Writes one packet, ignoring failure (used on the way out).
+pub async fn send<S: AsyncWrite + Unpin>(stream: &mut S, version: ProtocolVersion, packet: Packet) {
+    let mut out = BytesMut::with_capacity(packet.encoded_len(version));
+    if packet.encode(version, &mut out).is_ok() {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
+    }
+}
+
+/// The decisions taken on an acceptable CONNECT.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The client identifier, assigned if the client sent none.
+    pub client_id: Arc<str>,
+    /// Whether the identifier was assigned by the broker.
+    pub assigned: bool,
+    /// Keep alive in force, after the broker's cap.
+    pub keep_alive: u16,
+    /// Session expiry interval in force.
+    pub expiry_interval: u32,
+}
+
+/// Checks a CONNECT against the standard and the limits. `Err` is the CONNACK reason code.
+pub fn accept(connect: &Connect, limits: &Limits, connection: u64) -> Result<Accepted, ReasonCode> {
+    let v5 = connect.protocol.is_v5();
+    let mut assigned = false;
+    let client_id: Arc<str> = if connect.client_id.is_empty() {
+        // [MQTT-3.1.3-8] (3.1.1): an empty identifier needs Clean Session; 3.1 never allows
+        // one. 5.0 always assigns one [MQTT-3.1.3-6].
+        if !v5 && (!connect.clean_start || connect.protocol == ProtocolVersion::V3_1) {
+            return Err(ReasonCode::ClientIdentifierNotValid);
+        }
+        assigned = true;
+        format!("tern-{connection:x}-{:x}", std::process::id()).into()
+    } else {
+        connect.client_id.as_str().into()
+    };
+    if client_id.len() > limits.max_client_id_length {
+        return Err(ReasonCode::ClientIdentifierNotValid);
+    }
+    let mut keep_alive = connect.keep_alive;
+    if limits.max_keep_alive > 0 && (keep_alive == 0 || keep_alive > limits.max_keep_alive) {
+        keep_alive = limits.max_keep_alive;
+    }
+    let requested = if v5 {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_start {
+        0
+    } else {
+        u32::MAX
+    };
+    let expiry_interval = requested.min(limits.max_session_expiry);
+    Ok(Accepted {
+        client_id,
+        assigned,
+        keep_alive,
+        expiry_interval,
+    })
+}
+
+/// The CONNACK properties an MQTT 5.0 client is told.
+pub fn connack_properties(
+    connect: &Connect,
+    accepted: &Accepted,
+    limits: &Limits,
+) -> ConnAckProperties {
+    let mut properties = ConnAckProperties {
+        receive_maximum: std::num::NonZeroU16::new(limits.receive_maximum),
+        maximum_packet_size: std::num::NonZeroU32::new(limits.max_packet_size),
+        ..Default::default()
+    };
+    if accepted.assigned {
+        properties.assigned_client_identifier = MqttString::try_from(&*accepted.client_id).ok();
+    }
+    if accepted.keep_alive != connect.keep_alive {
+        properties.server_keep_alive = Some(accepted.keep_alive);
+    }
+    if connect.properties.session_expiry_interval.unwrap_or(0) != accepted.expiry_interval {
+        properties.session_expiry_interval = Some(accepted.expiry_interval);
+    }
+    properties
+}
+
+/// Refuses a CONNECT with `reason` [MQTT-3.2.2-6: session present 0 on refusal].
+pub async fn refuse<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    version: ProtocolVersion,
+    reason: ReasonCode,
+) {
+    let connack = ConnAck {
+        reason_code: reason,
+        ..Default::default()
+    };
+    send(stream, version, Packet::ConnAck(connack)).await;
+}

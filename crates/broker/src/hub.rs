@@ -1,0 +1,167 @@
+//! [`Hub`]: the state every connection shares (router, retained messages, sessions,
+//! counters, configuration) and the one publish path through it.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tern_codec::{PublishProperties, RetainHandling, Will};
+
+use crate::config::Config;
+use crate::mailbox::{Pushed, QueueLimits};
+use crate::message::{Delivery, Message};
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::retain::RetainStore;
+use crate::router::{Router, Subscriber};
+use crate::session::{SessionState, Subscription};
+
+/// Shared broker state.
+#[derive(Debug)]
+pub struct Hub {
+    /// The configuration the broker started with.
+    pub config: Config,
+    /// Subscriptions.
+    pub router: Router,
+    /// Retained messages.
+    pub retained: RetainStore,
+    /// Sessions.
+    pub registry: Registry,
+    /// Counters.
+    pub metrics: Metrics,
+    /// When the broker started.
+    pub started: Instant,
+    next_connection: AtomicU64,
+}
+
+impl Hub {
+    /// Shared state for a broker with this configuration.
+    pub fn new(config: Config) -> Self {
+        Hub {
+            config,
+            router: Router::new(),
+            retained: RetainStore::new(),
+            registry: Registry::new(),
+            metrics: Metrics::default(),
+            started: crate::clock::now(),
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh connection number, for logs and session ownership.
+    pub fn next_connection_id(&self) -> u64 {
+        self.next_connection
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Per-session queue bounds from the configuration.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_messages: self.config.limits.max_queued_messages,
+            max_bytes: self.config.limits.max_queued_bytes,
+        }
+    }
+
+    /// Routes a message: stores it if retained, then pushes one delivery into the mailbox
+    /// of every matching session.
+    ///
+    /// Delivered QoS is the lower of published and granted [MQTT-3.8.4-8]; the retain flag
+    /// is cleared unless the subscription asked for Retain As Published [MQTT-3.3.1-12,
+    /// MQTT-3.3.1-13]; No Local subscriptions skip their own client's messages [MQTT-3.8.3-3].
+    pub fn publish(&self, message: Arc<Message>) {
+        if message.retain {
+            self.retained.set(message.clone());
+        }
+        let limits = self.queue_limits();
+        for target in self.router.matches(message.topic.as_str()) {
+            if target.no_local && message.origin.as_deref() == Some(&*target.client) {
+                continue;
+            }
+            let delivery = Delivery {
+                message: message.clone(),
+                qos: message.qos.min(target.qos),
+                retain: message.retain && target.retain_as_published,
+                subscription_ids: target.subscription_ids,
+            };
+            if target.mailbox.push(delivery, limits) != Pushed::Queued {
+                Metrics::add(&self.metrics.publish_dropped, 1);
+            }
+        }
+    }
+
+    /// Adds a session's subscription to the router and queues the retained messages it
+    /// should receive: with the retain flag set [MQTT-3.3.1-9], unless Retain Handling says
+    /// otherwise [MQTT-3.3.1-10, MQTT-3.3.1-11], and never for a shared subscription
+    /// [MQTT-3.8.4-?, §4.8.2].
+    pub fn subscribe(&self, state: &SessionState, subscription: &Subscription, existed: bool) {
+        self.router.subscribe(
+            &subscription.filter,
+            Subscriber {
+                client: state.client_id.clone(),
+                mailbox: state.mailbox.clone(),
+                options: subscription.options,
+                id: subscription.id,
+            },
+        );
+        let send_retained = match subscription.options.retain_handling {
+            RetainHandling::SendAtSubscribe => true,
+            RetainHandling::SendIfNew => !existed,
+            RetainHandling::DoNotSend => false,
+        };
+        if !send_retained || subscription.filter.is_shared() {
+            return;
+        }
+        let limits = self.queue_limits();
+        for message in self.retained.matching(&subscription.filter) {
+            let delivery = Delivery {
+                qos: message.qos.min(subscription.options.qos),
+                message,
+                retain: true,
+                subscription_ids: subscription.id.into_iter().collect(),
+            };
+            if state.mailbox.push(delivery, limits) != Pushed::Queued {
+                Metrics::add(&self.metrics.publish_dropped, 1);
+            }
+        }
+    }
+
+    /// Removes every subscription of a session that has ended.
+    pub fn end_session(&self, state: SessionState) {
+        for subscription in state.subscriptions.values() {
+            self.router
+                .unsubscribe(&subscription.filter, &state.client_id, &state.mailbox);
+        }
+    }
+
+    /// Publishes a will message on behalf of `client_id`.
+    pub fn publish_will(&self, client_id: &Arc<str>, will: Will) {
+        let p = will.properties;
+        let properties = PublishProperties {
+            payload_format_indicator: p.payload_format_indicator,
+            message_expiry_interval: p.message_expiry_interval,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            content_type: p.content_type,
+            user_properties: p.user_properties,
+            ..Default::default()
+        };
+        let message = Message::detached(
+            &will.topic,
+            &will.payload,
+            will.qos,
+            will.retain,
+            properties,
+            Some(client_id.clone()),
+            crate::clock::now(),
+        );
+        self.publish(Arc::new(message));
+    }
+
+    /// Ends the offline sessions whose expiry has passed.
+    pub fn expire_sessions(&self, now: Instant) {
+        for state in self.registry.take_expired(now) {
+            tracing::debug!(client_id = %state.client_id, "session expired");
+            self.end_session(state);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The accept loop of one TCP listener.
+//!
+//! Each accepted socket gets its own task at once; the CONNECT handshake runs inside it, under
+//! the connect timeout, so a slow client never holds up the loop. A semaphore bounds open
+//! connections: past the limit a socket is closed as soon as it is accepted. Accept errors
+//! (such as running out of file descriptors) back off instead of spinning.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use crate::connection;
+use crate::hub::Hub;
+
+/// Accepts connections until `shutdown` is cancelled.
+pub async fn run(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.cancelled() => return,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(5);
+                pair
+            }
+            Err(e) => {
+                warn!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            debug!(%peer, "connection limit reached; closing");
+            drop(socket);
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let hub = hub.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            connection::serve(socket, peer, hub, shutdown).await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,251 @@
+//! [`Mailbox`]: the bounded queue of deliveries waiting for one session.
+//!
+//! Publishers push, the session's connection task pops. The queue outlives connections: a
+//! persistent session keeps its mailbox in the registry while its client is away.
+//!
+//! Overflow policy, when a push would exceed `max_queued_messages` or `max_queued_bytes`:
+//! a QoS 0 delivery is dropped; a QoS 1/2 delivery first evicts the oldest queued QoS 0
+//! delivery, if there is one, and is dropped otherwise. Every drop is counted. While the
+//! client is offline QoS 0 deliveries are not queued at all (as mosquitto does by default).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tern_codec::QoS;
+use tokio::sync::Notify;
+
+use crate::message::Delivery;
+
+/// Bounds of one mailbox.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Most deliveries queued.
+    pub max_messages: usize,
+    /// Most payload and topic bytes queued.
+    pub max_bytes: usize,
+}
+
+/// What became of a pushed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued after evicting an older QoS 0 delivery, which is lost.
+    QueuedEvicting,
+    /// Not queued: the queue is full (or the client offline and the delivery QoS 0).
+    Dropped,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Delivery>,
+    bytes: usize,
+    online: bool,
+}
+
+/// A session's bounded queue of deliveries, with a wake-up for its connection task.
+#[derive(Debug, Default)]
+pub struct Mailbox {
+    queue: Mutex<Queue>,
+    notify: Notify,
+}
+
+impl Mailbox {
+    /// An empty mailbox whose client is online.
+    pub fn new() -> Self {
+        let mailbox = Mailbox::default();
+        mailbox.set_online(true);
+        mailbox
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding this lock cannot leave the queue inconsistent (every
+        // mutation is a single push or pop), so a poisoned lock is used as it is.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues a delivery under `limits` and wakes the consumer.
+    pub fn push(&self, delivery: Delivery, limits: QueueLimits) -> Pushed {
+        let mut q = self.lock();
+        if !q.online && delivery.qos == QoS::AtMostOnce {
+            return Pushed::Dropped;
+        }
+        let size = delivery.size();
+        let mut outcome = Pushed::Queued;
+        if q.items.len() >= limits.max_messages || q.bytes + size > limits.max_bytes {
+            if delivery.qos == QoS::AtMostOnce {
+                return Pushed::Dropped;
+            }
+            match q.items.iter().position(|d| d.qos == QoS::AtMostOnce) {
+                Some(pos) => {
+                    if let Some(evicted) = q.items.remove(pos) {
+                        q.bytes -= evicted.size();
+                    }
+                    outcome = Pushed::QueuedEvicting;
+                }
+                None => return Pushed::Dropped,
+            }
+            if q.bytes + size > limits.max_bytes {
+                return Pushed::Dropped;
+            }
+        }
+        q.bytes += size;
+        q.items.push_back(delivery);
+        drop(q);
+        self.notify.notify_one();
+        outcome
+    }
+
+    /// Takes the oldest delivery.
+    pub fn pop(&self) -> Option<Delivery> {
+        let mut q = self.lock();
+        let delivery = q.items.pop_front()?;
+        q.bytes -= delivery.size();
+        Some(delivery)
+    }
+
+    /// Moves up to `max` deliveries into `out`, oldest first, under one lock.
+    pub fn pop_into(&self, max: usize, out: &mut Vec<Delivery>) {
+        let mut q = self.lock();
+        let q = &mut *q;
+        let n = max.min(q.items.len());
+        for delivery in q.items.drain(..n) {
+            q.bytes -= delivery.size();
+            out.push(delivery);
+        }
+    }
+
+    /// Takes the oldest delivery only if it is QoS 0.
+    pub fn pop_qos0(&self) -> Option<Delivery> {
+        let mut q = self.lock();
+        if q.items.front()?.qos != QoS::AtMostOnce {
+            return None;
+        }
+        let delivery = q.items.pop_front()?;
+        q.bytes -= delivery.size();
+        Some(delivery)
+    }
+
+    /// Number of queued deliveries.
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Marks the client online (QoS 0 queued) or offline (QoS 0 dropped, and those
+    /// already queued discarded).
+    pub fn set_online(&self, online: bool) {
+        let mut q = self.lock();
+        q.online = online;
+        if !online {
+            q.items.retain(|d| d.qos != QoS::AtMostOnce);
+            q.bytes = q.items.iter().map(Delivery::size).sum();
+        }
+    }
+
+    /// Waits until something was pushed since the last wake-up.
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::message::Message;
+
+    fn delivery(qos: QoS, payload: &'static str) -> Delivery {
+        let message = Message::detached(
+            &"t".try_into().unwrap(),
+            payload.as_bytes(),
+            qos,
+            false,
+            Default::default(),
+            None,
+            Instant::now(),
+        );
+        Delivery {
+            message: Arc::new(message),
+            qos,
+            retain: false,
+            subscription_ids: vec![],
+        }
+    }
+
+    const LIMITS: QueueLimits = QueueLimits {
+        max_messages: 2,
+        max_bytes: 1000,
+    };
+
+    #[test]
+    fn full_queue_drops_qos0_and_evicts_it_for_qos1() {
+        let mailbox = Mailbox::new();
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtMostOnce, "a"), LIMITS),
+            Pushed::Queued
+        );
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtLeastOnce, "b"), LIMITS),
+            Pushed::Queued
+        );
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtMostOnce, "c"), LIMITS),
+            Pushed::Dropped
+        );
+        assert_eq!(
+            mailbox.push(delivery(QoS::ExactlyOnce, "d"), LIMITS),
+            Pushed::QueuedEvicting
+        );
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtLeastOnce, "e"), LIMITS),
+            Pushed::Dropped
+        );
+        let payloads: Vec<_> = std::iter::from_fn(|| mailbox.pop())
+            .map(|d| d.message.payload.clone())
+            .collect();
+        assert_eq!(payloads, ["b", "d"]);
+    }
+
+    #[test]
+    fn byte_limit_applies() {
+        let mailbox = Mailbox::new();
+        let limits = QueueLimits {
+            max_messages: 10,
+            max_bytes: 5,
+        };
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtLeastOnce, "abc"), limits),
+            Pushed::Queued
+        );
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtLeastOnce, "abc"), limits),
+            Pushed::Dropped
+        );
+    }
+
+    #[test]
+    fn offline_mailbox_keeps_only_qos1_and_2() {
+        let mailbox = Mailbox::new();
+        mailbox.push(delivery(QoS::AtMostOnce, "a"), LIMITS);
+        mailbox.set_online(false);
+        assert!(mailbox.is_empty());
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtMostOnce, "b"), LIMITS),
+            Pushed::Dropped
+        );
+        assert_eq!(
+            mailbox.push(delivery(QoS::AtLeastOnce, "c"), LIMITS),
+            Pushed::Queued
+        );
+        assert_eq!(mailbox.len(), 1);
+    }
+}

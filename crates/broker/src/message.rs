@@ -1,0 +1,84 @@
+//! [`Message`]: one published application message, shared by every delivery of it, and
+//! [`Delivery`]: one subscriber's handle to it.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tern_codec::{PublishProperties, QoS, TopicName};
+
+/// A message as the router holds it. Topic and payload own their memory (copied once out of
+/// the read buffer), so a message kept long pins nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: TopicName,
+    /// The payload, shared by all deliveries.
+    pub payload: Bytes,
+    /// QoS it was published with.
+    pub qos: QoS,
+    /// Retain flag as published.
+    pub retain: bool,
+    /// MQTT 5.0 properties forwarded to subscribers (no Topic Alias, no Subscription
+    /// Identifiers: those belong to one connection).
+    pub properties: PublishProperties,
+    /// Client identifier of the publisher, for No Local; `None` for the broker's own
+    /// messages (`$SYS`, wills are published under their client's identifier).
+    pub origin: Option<Arc<str>>,
+    /// When the broker received it.
+    pub received_at: Instant,
+}
+
+impl Message {
+    /// Builds a message whose topic and payload are copied into one fresh allocation.
+    pub fn detached(
+        topic: &TopicName,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: PublishProperties,
+        origin: Option<Arc<str>>,
+        received_at: Instant,
+    ) -> Message {
+        let mut buf = BytesMut::with_capacity(topic.len() + payload.len());
+        buf.extend_from_slice(topic.as_str().as_bytes());
+        buf.extend_from_slice(payload);
+        let mut all = buf.freeze();
+        let payload = all.split_off(topic.len());
+        let topic = tern_codec::MqttString::from_bytes(all)
+            .ok()
+            .and_then(|s| TopicName::new(s).ok())
+            .unwrap_or_else(|| topic.detached());
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            origin,
+            received_at,
+        }
+    }
+}
+
+/// One subscriber's copy of a message: a shared pointer and the few things that differ per
+/// subscriber.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The shared message.
+    pub message: Arc<Message>,
+    /// QoS to deliver with: the lower of published and granted.
+    pub qos: QoS,
+    /// Retain flag to deliver with.
+    pub retain: bool,
+    /// MQTT 5.0 Subscription Identifiers of every matching subscription.
+    pub subscription_ids: Vec<NonZeroU32>,
+}
+
+impl Delivery {
+    /// Bytes this delivery counts against a queue's byte limit.
+    pub fn size(&self) -> usize {
+        self.message.payload.len() + self.message.topic.len()
+    }
+}

@@ -1,0 +1,347 @@
+//! The subscription tree: who receives a message published to a topic.
+//!
+//! Matching rules (MQTT 5.0 §4.7, as in `tern_codec::topic`): one tree node per topic level;
+//! `+` and `#` are children like any other level. A topic is matched by walking its levels
+//! from the root, following at each node the child with the same name, the `+` child, and
+//! collecting the subscribers of the `#` child (which also matches the parent level). At the
+//! root, a topic whose first level starts with `$` skips the `+` and `#` children
+//! [MQTT-4.7.2-1].
+//!
+//! Shared subscriptions (`$share/{group}/{filter}`) sit in the node of their filter, one group
+//! per share name; each message matching a group goes to one member, chosen round robin.
+//!
+//! The tree is behind a read-write lock: publishing takes only the read lock, so any number
+//! of connections match at once; subscribe and unsubscribe take the write lock briefly.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use tern_codec::{QoS, SubscriptionOptions, TopicFilter};
+
+use crate::mailbox::Mailbox;
+
+/// One subscription as the tree stores it.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// The subscribing session's client identifier.
+    pub client: Arc<str>,
+    /// Where matching messages go.
+    pub mailbox: Arc<Mailbox>,
+    /// Options of the subscription.
+    pub options: SubscriptionOptions,
+    /// MQTT 5.0 Subscription Identifier.
+    pub id: Option<NonZeroU32>,
+}
+
+/// A subscriber that a topic matched, merged over all its matching subscriptions.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The session's client identifier.
+    pub client: Arc<str>,
+    /// Its mailbox.
+    pub mailbox: Arc<Mailbox>,
+    /// Highest granted QoS over the matching subscriptions.
+    pub qos: QoS,
+    /// No Local, if every matching subscription asked for it.
+    pub no_local: bool,
+    /// Retain As Published, if any matching subscription asked for it.
+    pub retain_as_published: bool,
+    /// Identifiers of every matching subscription that has one.
+    pub subscription_ids: Vec<NonZeroU32>,
+}
+
+#[derive(Debug, Default)]
+struct SharedGroup {
+    members: Vec<Subscriber>,
+    next: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<Box<str>, Node>,
+    subscribers: Vec<Subscriber>,
+    shared: HashMap<Box<str>, SharedGroup>,
+}
+
+impl Node {
+    fn is_empty(&self) -> bool {
+        self.children.is_empty() && self.subscribers.is_empty() && self.shared.is_empty()
+    }
+}
+
+/// The subscription tree.
+#[derive(Debug, Default)]
+pub struct Router {
+    root: RwLock<Node>,
+    count: AtomicUsize,
+}
+
+impl Router {
+    /// An empty tree.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Number of subscriptions held.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// True when nothing is subscribed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds or replaces `client`'s subscription to `filter`. Returns true if it replaced one
+    /// [MQTT-3.8.4-3].
+    pub fn subscribe(&self, filter: &TopicFilter, subscriber: Subscriber) -> bool {
+        let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
+        let mut node = &mut *root;
+        for level in filter.filter().split('/') {
+            node = node.children.entry(level.into()).or_default();
+        }
+        let list = match filter.share_name() {
+            Some(group) => &mut node.shared.entry(group.into()).or_default().members,
+            None => &mut node.subscribers,
+        };
+        let existed = match list.iter_mut().find(|s| s.client == subscriber.client) {
+            Some(existing) => {
+                *existing = subscriber;
+                true
+            }
+            None => {
+                list.push(subscriber);
+                false
+            }
+        };
+        if !existed {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+        existed
+    }
+
+    /// Removes `client`'s subscription to `filter`, but only if it still delivers into
+    /// `mailbox` (a newer session of the same client keeps its own). Returns true if one
+    /// existed.
+    pub fn unsubscribe(&self, filter: &TopicFilter, client: &str, mailbox: &Arc<Mailbox>) -> bool {
+        let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
+        let levels: Vec<&str> = filter.filter().split('/').collect();
+        let removed = remove(&mut root, &levels, filter.share_name(), client, mailbox);
+        if removed {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
+    /// Every subscriber `topic` reaches, one entry per client.
+    pub fn matches(&self, topic: &str) -> Vec<Target> {
+        let mut found: Vec<(&Subscriber, bool)> = Vec::new();
+        let root = self.root.read().unwrap_or_else(|e| e.into_inner());
+        let levels: Vec<&str> = topic.split('/').collect();
+        let dollar = topic.starts_with('$');
+        collect(&root, &levels, dollar, &mut found);
+        merge(found)
+    }
+}
+
+fn remove(
+    node: &mut Node,
+    levels: &[&str],
+    group: Option<&str>,
+    client: &str,
+    mailbox: &Arc<Mailbox>,
+) -> bool {
+    let Some((first, rest)) = levels.split_first() else {
+        let owned = |s: &Subscriber| &*s.client == client && Arc::ptr_eq(&s.mailbox, mailbox);
+        return match group {
+            None => remove_from(&mut node.subscribers, owned),
+            Some(group) => {
+                let Some(g) = node.shared.get_mut(group) else {
+                    return false;
+                };
+                let removed = remove_from(&mut g.members, owned);
+                if g.members.is_empty() {
+                    node.shared.remove(group);
+                }
+                removed
+            }
+        };
+    };
+    let Some(child) = node.children.get_mut(*first) else {
+        return false;
+    };
+    let removed = remove(child, rest, group, client, mailbox);
+    if child.is_empty() {
+        node.children.remove(*first);
+    }
+    removed
+}
+
+fn remove_from(list: &mut Vec<Subscriber>, owned: impl Fn(&Subscriber) -> bool) -> bool {
+    match list.iter().position(owned) {
+        Some(pos) => {
+            list.remove(pos);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Collects the subscribers of `node`'s subtree that match `levels`. The flag says whether
+/// the entry came from a shared group (shared deliveries never merge with others).
+fn collect<'a>(
+    node: &'a Node,
+    levels: &[&str],
+    dollar_at_root: bool,
+    out: &mut Vec<(&'a Subscriber, bool)>,
+) {
+    if !dollar_at_root {
+        if let Some(hash) = node.children.get("#") {
+            take(hash, out);
+        }
+    }
+    let Some((first, rest)) = levels.split_first() else {
+        take(node, out);
+        return;
+    };
+    if !dollar_at_root {
+        if let Some(plus) = node.children.get("+") {
+            collect(plus, rest, false, out);
+        }
+    }
+    if let Some(child) = node.children.get(*first) {
+        collect(child, rest, false, out);
+    }
+}
+
+/// Takes the subscribers of one matched node: all ordinary ones and one per shared group.
+fn take<'a>(node: &'a Node, out: &mut Vec<(&'a Subscriber, bool)>) {
+    out.extend(node.subscribers.iter().map(|s| (s, false)));
+    for group in node.shared.values() {
+        if group.members.is_empty() {
+            continue;
+        }
+        let i = group.next.fetch_add(1, Ordering::Relaxed) % group.members.len();
+        out.push((&group.members[i], true));
+    }
+}
+
+/// Merges overlapping subscriptions of one client into one target: one copy at the highest
+/// granted QoS, with every subscription identifier (MQTT 5.0 §3.3.4). A shared subscription
+/// is its own target: it never merges with the client's other subscriptions.
+fn merge(found: Vec<(&Subscriber, bool)>) -> Vec<Target> {
+    let (mut ordinary, shared): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, s)| !s);
+    ordinary.sort_by(|a, b| a.0.client.cmp(&b.0.client));
+    let mut targets: Vec<Target> = Vec::with_capacity(ordinary.len() + shared.len());
+    for (s, _) in ordinary {
+        match targets.last_mut() {
+            Some(t) if t.client == s.client => {
+                t.qos = t.qos.max(s.options.qos);
+                t.no_local &= s.options.no_local;
+                t.retain_as_published |= s.options.retain_as_published;
+                t.subscription_ids.extend(s.id);
+            }
+            _ => targets.push(target(s)),
+        }
+    }
+    targets.extend(shared.into_iter().map(|(s, _)| target(s)));
+    targets
+}
+
+fn target(s: &Subscriber) -> Target {
+    Target {
+        client: s.client.clone(),
+        mailbox: s.mailbox.clone(),
+        qos: s.options.qos,
+        no_local: s.options.no_local,
+        retain_as_published: s.options.retain_as_published,
+        subscription_ids: s.id.into_iter().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(router: &Router, client: &str, filter: &str, qos: QoS, id: Option<u32>) -> Arc<Mailbox> {
+        let mailbox = Arc::new(Mailbox::new());
+        router.subscribe(
+            &TopicFilter::try_from(filter).unwrap(),
+            Subscriber {
+                client: client.into(),
+                mailbox: mailbox.clone(),
+                options: SubscriptionOptions::with_qos(qos),
+                id: id.and_then(NonZeroU32::new),
+            },
+        );
+        mailbox
+    }
+
+    fn clients(router: &Router, topic: &str) -> Vec<String> {
+        router
+            .matches(topic)
+            .iter()
+            .map(|t| t.client.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn wildcards_match_as_the_standard_says_4_7() {
+        let r = Router::new();
+        sub(&r, "a", "sport/tennis/+", QoS::AtMostOnce, None);
+        sub(&r, "b", "sport/#", QoS::AtMostOnce, None);
+        sub(&r, "c", "#", QoS::AtMostOnce, None);
+        sub(&r, "d", "+/+", QoS::AtMostOnce, None);
+        sub(&r, "e", "$SYS/#", QoS::AtMostOnce, None);
+        assert_eq!(clients(&r, "sport/tennis/p1"), ["a", "b", "c"]);
+        assert_eq!(clients(&r, "sport"), ["b", "c"]);
+        assert_eq!(clients(&r, "sport/x"), ["b", "c", "d"]);
+        // [MQTT-4.7.2-1]: no leading wildcard matches a $ topic.
+        assert_eq!(clients(&r, "$SYS/uptime"), ["e"]);
+    }
+
+    #[test]
+    fn overlapping_subscriptions_merge_at_highest_qos() {
+        let r = Router::new();
+        sub(&r, "a", "x/+", QoS::AtMostOnce, Some(1));
+        sub(&r, "a", "x/#", QoS::ExactlyOnce, Some(2));
+        let targets = r.matches("x/y");
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].qos, QoS::ExactlyOnce);
+        assert_eq!(targets[0].subscription_ids.len(), 2);
+    }
+
+    #[test]
+    fn resubscribe_replaces_and_unsubscribe_prunes() {
+        let r = Router::new();
+        let m = sub(&r, "a", "x/y", QoS::AtMostOnce, None);
+        assert!(r.subscribe(
+            &TopicFilter::try_from("x/y").unwrap(),
+            Subscriber {
+                client: "a".into(),
+                mailbox: m.clone(),
+                options: SubscriptionOptions::with_qos(QoS::AtLeastOnce),
+                id: None
+            }
+        ));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.matches("x/y")[0].qos, QoS::AtLeastOnce);
+        assert!(r.unsubscribe(&TopicFilter::try_from("x/y").unwrap(), "a", &m));
+        assert!(r.is_empty() && r.matches("x/y").is_empty());
+        assert!(r.root.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn shared_groups_deliver_round_robin_4_8_2() {
+        let r = Router::new();
+        sub(&r, "a", "$share/g/t", QoS::AtLeastOnce, None);
+        sub(&r, "b", "$share/g/t", QoS::AtLeastOnce, None);
+        sub(&r, "c", "t", QoS::AtLeastOnce, None);
+        let picks: Vec<Vec<String>> = (0..4).map(|_| clients(&r, "t")).collect();
+        assert_eq!(picks[0].len(), 2);
+        assert_ne!(picks[0], picks[1]);
+        assert_eq!(picks[0], picks[2]);
+    }
+}

@@ -1,0 +1,125 @@
+//! Starting and stopping a broker: [`Broker::start`] binds the listeners and spawns the
+//! tasks; the returned [`BrokerHandle`] tells the bound addresses and shuts it down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::config::{Config, ConfigError};
+use crate::hub::Hub;
+use crate::{listener, sys};
+
+/// Why a broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not bind its address.
+    #[error("cannot listen on {addr}: {source} (is another broker running there? choose another port with -p)")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The broker.
+#[derive(Debug)]
+pub struct Broker;
+
+impl Broker {
+    /// Validates `config`, binds every listener and starts serving on the current tokio
+    /// runtime.
+    pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
+        config.validate()?;
+        let mut bound = Vec::new();
+        for listener in &config.listeners {
+            let addr = listener.addr();
+            let socket = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            bound.push(socket);
+        }
+        let interval = (config.sys_interval > 0).then(|| Duration::from_secs(config.sys_interval));
+        let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+        let hub = Arc::new(Hub::new(config));
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let mut addrs = Vec::new();
+        for socket in bound {
+            let addr = socket.local_addr().map_err(|source| StartError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
+            info!("listening for MQTT on {addr}");
+            addrs.push(addr);
+            tasks.spawn(listener::run(
+                socket,
+                hub.clone(),
+                permits.clone(),
+                shutdown.clone(),
+                tasks.clone(),
+            ));
+        }
+        tasks.spawn(sys::run(hub.clone(), interval, shutdown.clone()));
+        Ok(BrokerHandle {
+            addrs,
+            hub,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+/// A running broker.
+#[derive(Debug)]
+pub struct BrokerHandle {
+    addrs: Vec<SocketAddr>,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl BrokerHandle {
+    /// The address of the first listener (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The addresses of all listeners, in configuration order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The shared state, for inspection (tests, `$SYS`, the dashboard).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// A token that shuts the broker down when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Shuts down gracefully: stops accepting, tells MQTT 5.0 clients the server is shutting
+    /// down (0x8B), publishes wills, closes every connection, and waits for all tasks.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the broker has shut down (after the token was cancelled).
+    pub async fn wait(&self) {
+        self.shutdown.cancelled().await;
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
