@@ -1,0 +1,83 @@
+//! `tern broker`: loads the configuration, applies command-line overrides, installs logging,
+//! runs the broker until SIGINT or SIGTERM, then shuts it down gracefully.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tern_broker::{Broker, Config};
+use tracing_subscriber::EnvFilter;
+
+/// Options of `tern broker`.
+#[derive(Debug, Args)]
+pub(crate) struct BrokerArgs {
+    /// Read the configuration from this TOML file (keys: docs/configuration.md).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen on this port (overrides the first listener's port; 0: any free port).
+    #[arg(short = 'p', long, value_name = "PORT")]
+    port: Option<u16>,
+    /// Listen on this address (overrides the first listener's address).
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<IpAddr>,
+    /// Log filter, such as info, debug or tern_broker=trace (overrides log.level; RUST_LOG
+    /// overrides both).
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+/// Runs the broker until a shutdown signal.
+pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(port) = args.port {
+        config.listeners[0].port = port;
+    }
+    if let Some(bind) = args.bind {
+        config.listeners[0].bind = bind;
+    }
+    if let Some(level) = args.log_level {
+        config.log.level = level;
+    }
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log.level))
+        .with_context(|| format!("invalid log filter `{}`", config.log.level))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let broker = Broker::start(config).await?;
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        broker.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot watch SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot watch Ctrl-C")?;
+    Ok(())
+}
