@@ -34,6 +34,7 @@ enum End {
     /// The session closed the connection (DISCONNECT received, or a violation it queued).
     Session {
         reason: ReasonCode,
+        rule: Option<&'static str>,
         publish_will: bool,
     },
     /// The client closed the socket or it failed: the will is published [MQTT-3.1.2-8].
@@ -154,9 +155,13 @@ pub async fn serve<S>(
     let publish_will = match &end {
         End::Session {
             reason,
+            rule,
             publish_will,
         } => {
-            debug!(?reason, "session closed the connection");
+            match rule {
+                Some(rule) => warn!(?reason, "disconnecting: {rule}"),
+                None => debug!(?reason, "client disconnected"),
+            }
             *publish_will
         }
         End::Socket(error) => {
@@ -258,10 +263,12 @@ impl Connection<'_> {
                 }
                 Action::Close {
                     reason,
+                    rule,
                     publish_will,
                 } => {
                     return Some(End::Session {
                         reason,
+                        rule,
                         publish_will,
                     });
                 }

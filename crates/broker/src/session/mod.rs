@@ -46,6 +46,8 @@ pub enum Action {
     Close {
         /// Why (for the log, and the DISCONNECT already queued for MQTT 5.0 clients).
         reason: ReasonCode,
+        /// The normative statement the client broke, if it broke one.
+        rule: Option<&'static str>,
         /// Whether the will is to be published [MQTT-3.1.2-8] or discarded [MQTT-3.1.2-10].
         publish_will: bool,
     },
@@ -138,19 +140,20 @@ impl Session {
 
     /// Ends the connection for a protocol violation: MQTT 5.0 clients get a DISCONNECT with
     /// the reason code first [MQTT-4.13.1-1]; the will is published.
-    pub fn fail(&mut self, reason: ReasonCode) {
+    pub fn fail(&mut self, reason: ReasonCode, rule: &'static str) {
         if self.closed {
             return;
         }
         if self.version.is_v5() {
             self.send(Packet::Disconnect(Disconnect::new(reason)));
         }
-        self.close(reason, true);
+        self.close(reason, Some(rule), true);
     }
 
-    fn close(&mut self, reason: ReasonCode, publish_will: bool) {
+    fn close(&mut self, reason: ReasonCode, rule: Option<&'static str>, publish_will: bool) {
         self.closed = true;
         self.actions.push_back(Action::Close {
+            rule,
             reason,
             publish_will,
         });
@@ -165,7 +168,10 @@ impl Session {
     /// Checks the keep alive deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_timeout().is_some_and(|deadline| now >= deadline) {
-            self.fail(ReasonCode::KeepAliveTimeout);
+            self.fail(
+                ReasonCode::KeepAliveTimeout,
+                "[MQTT-3.1.2-22] keep alive expired",
+            );
         }
     }
 
@@ -186,14 +192,19 @@ impl Session {
             Packet::PingReq => self.send(Packet::PingResp),
             Packet::Disconnect(disconnect) => self.on_disconnect(disconnect),
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol violation.
-            Packet::Connect(_) => self.fail(ReasonCode::ProtocolError),
+            Packet::Connect(_) => {
+                self.fail(ReasonCode::ProtocolError, "[MQTT-3.1.0-2] second CONNECT")
+            }
             // Extended authentication is not offered, so AUTH is a protocol error
             // [MQTT-4.12.0-1]; server-to-client packets from a client are too.
             Packet::Auth(_)
             | Packet::ConnAck(_)
             | Packet::SubAck(_)
             | Packet::UnsubAck(_)
-            | Packet::PingResp => self.fail(ReasonCode::ProtocolError),
+            | Packet::PingResp => self.fail(
+                ReasonCode::ProtocolError,
+                "[MQTT-4.12.0-1] packet a client may not send",
+            ),
         }
     }
 
@@ -204,14 +215,23 @@ impl Session {
     fn on_publish(&mut self, now: Instant, publish: Publish) {
         // Tern advertises no Topic Alias Maximum, so any alias exceeds it [MQTT-3.3.2-9].
         if publish.properties.topic_alias.is_some() {
-            return self.fail(ReasonCode::TopicAliasInvalid);
+            return self.fail(
+                ReasonCode::TopicAliasInvalid,
+                "[MQTT-3.3.2-9] topic alias above maximum 0",
+            );
         }
         // [MQTT-3.3.4-6]: a client must not send Subscription Identifiers.
         if !publish.properties.subscription_identifiers.is_empty() {
-            return self.fail(ReasonCode::ProtocolError);
+            return self.fail(
+                ReasonCode::ProtocolError,
+                "[MQTT-3.3.4-6] subscription identifier from a client",
+            );
         }
         if !self.topic_within_limits(publish.topic.levels(), publish.topic.len()) {
-            return self.fail(ReasonCode::TopicNameInvalid);
+            return self.fail(
+                ReasonCode::TopicNameInvalid,
+                "topic name over the configured limits",
+            );
         }
         let duplicate = match (publish.qos, publish.packet_id) {
             (QoS::ExactlyOnce, Some(id)) => !self.state.awaiting_pubrel.insert(id.get()),
@@ -352,12 +372,15 @@ impl Session {
         if let Some(expiry) = disconnect.properties.session_expiry_interval {
             // [MQTT-3.14.2-2]: a session that ended with the connection cannot be extended.
             if self.state.expiry_interval == 0 && expiry != 0 {
-                return self.fail(ReasonCode::ProtocolError);
+                return self.fail(
+                    ReasonCode::ProtocolError,
+                    "[MQTT-3.14.2-2] session expiry set on DISCONNECT after 0 on CONNECT",
+                );
             }
             self.state.expiry_interval = expiry;
         }
         let publish_will = disconnect.reason_code == ReasonCode::DisconnectWithWill;
-        self.close(disconnect.reason_code, publish_will);
+        self.close(disconnect.reason_code, None, publish_will);
     }
 
     /// Free places in the outbound QoS 1/2 window.
