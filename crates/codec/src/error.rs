@@ -155,13 +155,18 @@ impl DecodeError {
             }
             WildcardInTopicName => ReasonCode::TopicNameInvalid,
             ZeroTopicAlias => ReasonCode::TopicAliasInvalid,
+            // §3.3.2.1 "zero length and there is no Topic Alias", §3.8.3 and §3.10.3 "with
+            // no Payload": the standard calls these Protocol Errors, not Malformed Packets.
             DuplicateProperty(_)
             | InvalidPropertyValue(_)
             | InvalidSubscriptionOptions
             | NoLocalOnSharedSubscription
+            | EmptyTopic
+            | EmptySubscribe
+            | EmptyUnsubscribe
             | WillFlagsWithoutWill
-            | InvalidWillQoS
             | PasswordWithoutUsername => ReasonCode::ProtocolError,
+            // Includes Will QoS 3: "A value of 3 (0x03) is a Malformed Packet" (§3.1.2.6).
             _ => ReasonCode::MalformedPacket,
         }
     }
