@@ -18,6 +18,8 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Resource limits.
     pub limits: Limits,
+    /// Protocol features offered to clients (advertised to MQTT 5.0 clients in CONNACK).
+    pub mqtt: Features,
     /// Seconds between `$SYS/broker/...` updates; 0 turns `$SYS` off.
     pub sys_interval: u64,
     /// Logging, applied by the `tern` binary.
@@ -29,6 +31,7 @@ impl Default for Config {
         Config {
             listeners: vec![ListenerConfig::default()],
             limits: Limits::default(),
+            mqtt: Features::default(),
             sys_interval: 10,
             log: LogConfig::default(),
         }
@@ -117,6 +120,67 @@ impl Limits {
     /// The connect timeout as a duration.
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout)
+    }
+}
+
+/// How a shared subscription group picks the member that receives a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedStrategy {
+    /// Members in turn.
+    #[default]
+    RoundRobin,
+    /// A member chosen at random for each message.
+    Random,
+}
+
+/// Protocol features the broker offers. Turning one off is advertised to MQTT 5.0 clients in
+/// CONNACK and enforced for every client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    /// Highest QoS accepted from and granted to clients (0, 1 or 2).
+    pub maximum_qos: u8,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+    /// Whether subscriptions may use `+` and `#`.
+    pub wildcard_subscriptions: bool,
+    /// Whether MQTT 5.0 Subscription Identifiers are supported.
+    pub subscription_identifiers: bool,
+    /// Whether `$share/{group}/{filter}` subscriptions are supported.
+    pub shared_subscriptions: bool,
+    /// How a shared group picks its member.
+    pub shared_strategy: SharedStrategy,
+    /// Highest Topic Alias an MQTT 5.0 client may use (0: none).
+    pub topic_alias_maximum: u16,
+    /// Response Information for clients that request it; `{client_id}` is replaced by the
+    /// client's identifier. Empty: none is given.
+    pub response_information: String,
+    /// Refuse (0x99) PUBLISHes whose Payload Format Indicator says UTF-8 but whose payload is
+    /// not valid UTF-8.
+    pub check_payload_format: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            maximum_qos: 2,
+            retain_available: true,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            shared_subscriptions: true,
+            shared_strategy: SharedStrategy::RoundRobin,
+            topic_alias_maximum: 32,
+            response_information: String::new(),
+            check_payload_format: true,
+        }
+    }
+}
+
+impl Features {
+    /// The maximum QoS as a [`tern_codec::QoS`].
+    pub fn maximum_qos(&self) -> tern_codec::QoS {
+        tern_codec::QoS::from_u8(self.maximum_qos.min(2)).unwrap_or(tern_codec::QoS::ExactlyOnce)
     }
 }
 
@@ -225,6 +289,9 @@ impl Config {
         }
         if l.max_topic_length == 0 || l.max_topic_levels == 0 {
             return invalid("limits.max_topic_length", "topic limits must be at least 1");
+        }
+        if self.mqtt.maximum_qos > 2 {
+            return invalid("mqtt.maximum_qos", "must be 0, 1 or 2");
         }
         if l.max_client_id_length < 23 {
             return invalid(

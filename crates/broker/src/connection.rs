@@ -20,7 +20,7 @@ use crate::clock::now;
 use crate::handshake::{self, HandshakeError};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::session::{Action, Session, SessionLimits};
+use crate::session::{Action, Session};
 
 /// Stop reading while this much is waiting to be written.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
@@ -68,7 +68,7 @@ pub async fn serve<S>(
     };
     let version = connect.protocol;
     let connection = hub.next_connection_id();
-    let accepted = match handshake::accept(&connect, limits, connection) {
+    let accepted = match handshake::accept(&connect, &hub.config, connection) {
         Ok(accepted) => accepted,
         Err(reason) => {
             info!(%peer, client_id = %connect.client_id, ?reason, "CONNECT refused");
@@ -94,19 +94,9 @@ pub async fn serve<S>(
     }
     let mut properties = Default::default();
     if version.is_v5() {
-        properties = handshake::connack_properties(&connect, &accepted, limits);
+        properties = handshake::connack_properties(&connect, &accepted, &hub.config);
     }
-    let send_window = usize::from(limits.max_inflight).min(
-        connect
-            .properties
-            .receive_maximum
-            .map_or(usize::from(u16::MAX), |r| usize::from(r.get())),
-    );
-    let session_limits = SessionLimits {
-        max_topic_length: limits.max_topic_length,
-        max_topic_levels: limits.max_topic_levels,
-        send_window,
-    };
+    let session_limits = handshake::session_limits(&connect, &hub.config);
     let connect = *connect;
     let mut session = Session::new(
         claim.state,
@@ -277,6 +267,13 @@ impl Connection<'_> {
         None
     }
 
+    /// Hands one delivery to the session, counting it if the session drops it.
+    fn deliver(&self, session: &mut Session, delivery: crate::message::Delivery) {
+        if !session.deliver(now(), delivery) {
+            Metrics::add(&self.hub.metrics.publish_dropped, 1);
+        }
+    }
+
     /// Moves deliveries from the mailbox into the session while the window and the write
     /// buffer have room.
     fn pull_mailbox(&mut self, session: &mut Session, batch: &mut Vec<crate::message::Delivery>) {
@@ -285,7 +282,7 @@ impl Connection<'_> {
             let free = session.window_free();
             if free == 0 {
                 match mailbox.pop_qos0() {
-                    Some(delivery) => session.deliver(delivery),
+                    Some(delivery) => self.deliver(session, delivery),
                     None => break,
                 }
                 continue;
@@ -295,7 +292,7 @@ impl Connection<'_> {
                 break;
             }
             for delivery in batch.drain(..) {
-                session.deliver(delivery);
+                self.deliver(session, delivery);
             }
             if self.run_actions(session).is_some() {
                 break;

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use tern_codec::{
-    ConnAck, ConnAckProperties, Connect, DecodeError, MqttString, Packet, ProtocolVersion,
+    ConnAck, ConnAckProperties, Connect, DecodeError, MqttString, Packet, ProtocolVersion, QoS,
     ReasonCode,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::config::Limits;
+use crate::config::{Config, Limits};
+use crate::session::SessionLimits;
 
 /// Why a connection ended before its CONNECT was accepted.
 #[derive(Debug, thiserror::Error)]
@@ -103,8 +104,23 @@ pub struct Accepted {
 }
 
 /// Checks a CONNECT against the standard and the limits. `Err` is the CONNACK reason code.
-pub fn accept(connect: &Connect, limits: &Limits, connection: u64) -> Result<Accepted, ReasonCode> {
+pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Accepted, ReasonCode> {
+    let limits = &config.limits;
     let v5 = connect.protocol.is_v5();
+    if let Some(will) = &connect.will {
+        // [MQTT-3.2.2-12], [MQTT-3.2.2-13]: a will the server cannot honour is refused.
+        if will.qos > config.mqtt.maximum_qos() {
+            return Err(ReasonCode::QoSNotSupported);
+        }
+        if will.retain && !config.mqtt.retain_available {
+            return Err(ReasonCode::RetainNotSupported);
+        }
+        if will.topic.len() > limits.max_topic_length
+            || will.topic.levels() > limits.max_topic_levels
+        {
+            return Err(ReasonCode::TopicNameInvalid);
+        }
+    }
     let mut assigned = false;
     let client_id: Arc<str> = if connect.client_id.is_empty() {
         // [MQTT-3.1.3-8] (3.1.1): an empty identifier needs Clean Session; 3.1 never allows
@@ -140,17 +156,62 @@ pub fn accept(connect: &Connect, limits: &Limits, connection: u64) -> Result<Acc
     })
 }
 
-/// The CONNACK properties an MQTT 5.0 client is told.
+/// What the session enforces and offers, from the configuration and the CONNECT.
+pub fn session_limits(connect: &Connect, config: &Config) -> SessionLimits {
+    let limits = &config.limits;
+    let features = &config.mqtt;
+    let v5 = connect.protocol.is_v5();
+    let client_receive_maximum = connect
+        .properties
+        .receive_maximum
+        .map_or(usize::from(u16::MAX), |r| usize::from(r.get()));
+    SessionLimits {
+        max_topic_length: limits.max_topic_length,
+        max_topic_levels: limits.max_topic_levels,
+        send_window: usize::from(limits.max_inflight).min(client_receive_maximum),
+        receive_maximum: if v5 { limits.receive_maximum } else { u16::MAX },
+        topic_alias_maximum: if v5 { features.topic_alias_maximum } else { 0 },
+        client_topic_alias_maximum: connect.properties.topic_alias_maximum.unwrap_or(0),
+        client_maximum_packet_size: connect.properties.maximum_packet_size.map(|m| m.get()),
+        maximum_qos: features.maximum_qos(),
+        retain_available: features.retain_available,
+        wildcard_subscriptions: features.wildcard_subscriptions,
+        subscription_identifiers: features.subscription_identifiers,
+        shared_subscriptions: features.shared_subscriptions,
+        check_payload_format: features.check_payload_format,
+    }
+}
+
+/// The CONNACK properties an MQTT 5.0 client is told: every limit, and every feature that
+/// differs from the standard's default (an absent property means "supported", §3.2.2.3).
 pub fn connack_properties(
     connect: &Connect,
     accepted: &Accepted,
-    limits: &Limits,
+    config: &Config,
 ) -> ConnAckProperties {
+    let limits = &config.limits;
+    let features = &config.mqtt;
+    let maximum_qos = features.maximum_qos();
     let mut properties = ConnAckProperties {
         receive_maximum: std::num::NonZeroU16::new(limits.receive_maximum),
         maximum_packet_size: std::num::NonZeroU32::new(limits.max_packet_size),
+        topic_alias_maximum: (features.topic_alias_maximum > 0)
+            .then_some(features.topic_alias_maximum),
+        maximum_qos: (maximum_qos < QoS::ExactlyOnce).then_some(maximum_qos),
+        retain_available: (!features.retain_available).then_some(false),
+        wildcard_subscription_available: (!features.wildcard_subscriptions).then_some(false),
+        subscription_identifiers_available: (!features.subscription_identifiers).then_some(false),
+        shared_subscription_available: (!features.shared_subscriptions).then_some(false),
         ..Default::default()
     };
+    if connect.properties.request_response_information == Some(true)
+        && !features.response_information.is_empty()
+    {
+        let info = features
+            .response_information
+            .replace("{client_id}", &accepted.client_id);
+        properties.response_information = MqttString::try_from(info).ok();
+    }
     if accepted.assigned {
         properties.assigned_client_identifier = MqttString::try_from(&*accepted.client_id).ok();
     }

@@ -6,20 +6,25 @@
 //! time; the results queue up as [`Action`]s for the connection task, which owns the socket
 //! and the router. No I/O, no clock reads, no tokio: time is passed in.
 
+mod inbound;
+mod outbound;
 mod state;
+mod subscriptions;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tern_codec::{
-    Disconnect, Packet, ProtocolVersion, PubResponse, Publish, PublishProperties, QoS, ReasonCode,
-    SubAck, Subscribe, TopicFilter, UnsubAck, Unsubscribe, Will,
+    Disconnect, Packet, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName, Will,
 };
 
 pub use state::{Inflight, SessionState, Stage, Subscription};
 
-use crate::message::{Delivery, Message};
+#[cfg(test)]
+use crate::message::Delivery;
+use crate::message::Message;
 
 /// What the session asks of its connection task, in order.
 ///
@@ -53,15 +58,56 @@ pub enum Action {
     },
 }
 
-/// Limits the session enforces, taken from the broker configuration and the CONNECT.
+/// What the session enforces and offers, from the broker configuration and the CONNECT.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionLimits {
     /// Longest topic name or filter.
     pub max_topic_length: usize,
     /// Most levels in a topic name or filter.
     pub max_topic_levels: usize,
-    /// Most unacknowledged QoS 1/2 messages sent to the client.
+    /// Most unacknowledged QoS 1/2 messages sent to the client: the broker's limit and the
+    /// client's Receive Maximum, whichever is lower.
     pub send_window: usize,
+    /// The broker's Receive Maximum: QoS 2 messages from the client not yet released.
+    pub receive_maximum: u16,
+    /// Highest Topic Alias the client may send.
+    pub topic_alias_maximum: u16,
+    /// Highest Topic Alias the client accepts (its CONNECT's Topic Alias Maximum).
+    pub client_topic_alias_maximum: u16,
+    /// Largest packet the client accepts (its CONNECT's Maximum Packet Size).
+    pub client_maximum_packet_size: Option<u32>,
+    /// Highest QoS accepted and granted.
+    pub maximum_qos: QoS,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+    /// Whether `+` and `#` may be subscribed.
+    pub wildcard_subscriptions: bool,
+    /// Whether Subscription Identifiers are supported.
+    pub subscription_identifiers: bool,
+    /// Whether shared subscriptions are supported.
+    pub shared_subscriptions: bool,
+    /// Whether payloads marked UTF-8 are checked.
+    pub check_payload_format: bool,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_topic_length: 65_535,
+            max_topic_levels: usize::MAX,
+            send_window: 65_000,
+            receive_maximum: u16::MAX,
+            topic_alias_maximum: 0,
+            client_topic_alias_maximum: 0,
+            client_maximum_packet_size: None,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            wildcard_subscriptions: true,
+            subscription_identifiers: true,
+            shared_subscriptions: true,
+            check_payload_format: false,
+        }
+    }
 }
 
 /// One connected client's protocol state.
@@ -75,6 +121,10 @@ pub struct Session {
     limits: SessionLimits,
     actions: VecDeque<Action>,
     closed: bool,
+    /// Topic Aliases the client set on this connection [MQTT-3.3.2-10].
+    aliases_in: HashMap<u16, TopicName>,
+    /// Topic Aliases the broker set on this connection, by topic.
+    aliases_out: HashMap<TopicName, NonZeroU16>,
 }
 
 impl Session {
@@ -101,6 +151,8 @@ impl Session {
             },
             actions: VecDeque::new(),
             closed: false,
+            aliases_in: HashMap::new(),
+            aliases_out: HashMap::new(),
         }
     }
 
@@ -212,162 +264,6 @@ impl Session {
         len <= self.limits.max_topic_length && levels <= self.limits.max_topic_levels
     }
 
-    fn on_publish(&mut self, now: Instant, publish: Publish) {
-        // Tern advertises no Topic Alias Maximum, so any alias exceeds it [MQTT-3.3.2-9].
-        if publish.properties.topic_alias.is_some() {
-            return self.fail(
-                ReasonCode::TopicAliasInvalid,
-                "[MQTT-3.3.2-9] topic alias above maximum 0",
-            );
-        }
-        // [MQTT-3.3.4-6]: a client must not send Subscription Identifiers.
-        if !publish.properties.subscription_identifiers.is_empty() {
-            return self.fail(
-                ReasonCode::ProtocolError,
-                "[MQTT-3.3.4-6] subscription identifier from a client",
-            );
-        }
-        if !self.topic_within_limits(publish.topic.levels(), publish.topic.len()) {
-            return self.fail(
-                ReasonCode::TopicNameInvalid,
-                "topic name over the configured limits",
-            );
-        }
-        let duplicate = match (publish.qos, publish.packet_id) {
-            (QoS::ExactlyOnce, Some(id)) => !self.state.awaiting_pubrel.insert(id.get()),
-            _ => false,
-        };
-        if !duplicate {
-            // A QoS 2 PUBLISH seen before its PUBREL is not forwarded again [MQTT-4.3.3-10].
-            let properties = PublishProperties {
-                topic_alias: None,
-                subscription_identifiers: Vec::new(),
-                ..publish.properties
-            };
-            let message = Message::detached(
-                &publish.topic,
-                &publish.payload,
-                publish.qos,
-                publish.retain,
-                properties,
-                Some(self.state.client_id.clone()),
-                now,
-            );
-            self.actions.push_back(Action::Publish(Arc::new(message)));
-        }
-        match (publish.qos, publish.packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.send(Packet::PubAck(PubResponse::new(id))),
-            (QoS::ExactlyOnce, Some(id)) => self.send(Packet::PubRec(PubResponse::new(id))),
-            _ => {}
-        }
-    }
-
-    fn position(&self, id: tern_codec::PacketId, stage: Stage, qos: QoS) -> Option<usize> {
-        self.state
-            .inflight
-            .iter()
-            .position(|m| m.packet_id == id && m.stage == stage && m.delivery.qos == qos)
-    }
-
-    fn on_puback(&mut self, ack: PubResponse) {
-        if let Some(i) = self.position(ack.packet_id, Stage::Published, QoS::AtLeastOnce) {
-            self.state.inflight.remove(i);
-        }
-    }
-
-    fn on_pubrec(&mut self, rec: PubResponse) {
-        match self.position(rec.packet_id, Stage::Published, QoS::ExactlyOnce) {
-            // A failure code ends the exchange: the message is not released [MQTT-4.3.3-?].
-            Some(i) if rec.reason_code.is_error() => {
-                self.state.inflight.remove(i);
-            }
-            Some(i) => {
-                self.state.inflight[i].stage = Stage::Released;
-                self.send(Packet::PubRel(PubResponse::new(rec.packet_id)));
-            }
-            None if self
-                .position(rec.packet_id, Stage::Released, QoS::ExactlyOnce)
-                .is_some() =>
-            {
-                self.send(Packet::PubRel(PubResponse::new(rec.packet_id)));
-            }
-            None => {
-                let mut rel = PubResponse::new(rec.packet_id);
-                rel.reason_code = ReasonCode::PacketIdentifierNotFound;
-                self.send(Packet::PubRel(rel));
-            }
-        }
-    }
-
-    fn on_pubrel(&mut self, rel: PubResponse) {
-        let mut comp = PubResponse::new(rel.packet_id);
-        if !self.state.awaiting_pubrel.remove(&rel.packet_id.get()) {
-            comp.reason_code = ReasonCode::PacketIdentifierNotFound;
-        }
-        self.send(Packet::PubComp(comp));
-    }
-
-    fn on_pubcomp(&mut self, comp: PubResponse) {
-        if let Some(i) = self.position(comp.packet_id, Stage::Released, QoS::ExactlyOnce) {
-            self.state.inflight.remove(i);
-        }
-    }
-
-    fn on_subscribe(&mut self, subscribe: Subscribe) {
-        let mut reason_codes = Vec::with_capacity(subscribe.filters.len());
-        let mut accepted = Vec::new();
-        for (filter, options) in subscribe.filters {
-            if !self.topic_within_limits(filter.levels(), filter.as_str().len()) {
-                reason_codes.push(ReasonCode::TopicFilterInvalid);
-                continue;
-            }
-            reason_codes.push(match options.qos {
-                QoS::AtMostOnce => ReasonCode::Success,
-                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
-                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
-            });
-            let subscription = Subscription {
-                filter,
-                options,
-                id: subscribe.properties.subscription_identifier,
-            };
-            let key: Box<str> = subscription.filter.as_str().into();
-            let existed = self
-                .state
-                .subscriptions
-                .insert(key, subscription.clone())
-                .is_some();
-            accepted.push(Action::Subscribe {
-                subscription,
-                existed,
-            });
-        }
-        // The SUBACK goes out before the retained messages the subscriptions bring.
-        self.send(Packet::SubAck(SubAck {
-            packet_id: subscribe.packet_id,
-            properties: Default::default(),
-            reason_codes,
-        }));
-        self.actions.extend(accepted);
-    }
-
-    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
-        let mut reason_codes = Vec::with_capacity(unsubscribe.filters.len());
-        for filter in unsubscribe.filters {
-            if self.state.subscriptions.remove(filter.as_str()).is_some() {
-                reason_codes.push(ReasonCode::Success);
-                self.actions.push_back(Action::Unsubscribe(filter));
-            } else {
-                reason_codes.push(ReasonCode::NoSubscriptionExisted);
-            }
-        }
-        self.send(Packet::UnsubAck(UnsubAck {
-            packet_id: unsubscribe.packet_id,
-            properties: Default::default(),
-            reason_codes,
-        }));
-    }
-
     fn on_disconnect(&mut self, disconnect: Disconnect) {
         if let Some(expiry) = disconnect.properties.session_expiry_interval {
             // [MQTT-3.14.2-2]: a session that ended with the connection cannot be extended.
@@ -381,76 +277,6 @@ impl Session {
         }
         let publish_will = disconnect.reason_code == ReasonCode::DisconnectWithWill;
         self.close(disconnect.reason_code, None, publish_will);
-    }
-
-    /// Free places in the outbound QoS 1/2 window.
-    pub fn window_free(&self) -> usize {
-        self.limits
-            .send_window
-            .saturating_sub(self.state.inflight.len())
-    }
-
-    /// Sends one routed message to the client. QoS 1/2 messages take a place in the window
-    /// ([`Session::window_free`] must be above 0) and a fresh packet identifier.
-    pub fn deliver(&mut self, delivery: Delivery) {
-        let packet_id = match delivery.qos {
-            QoS::AtMostOnce => None,
-            _ => Some(self.state.allocate_packet_id()),
-        };
-        let publish = self.publish_packet(&delivery, packet_id, false);
-        if let Some(packet_id) = packet_id {
-            self.state.inflight.push_back(Inflight {
-                packet_id,
-                delivery,
-                stage: Stage::Published,
-            });
-        }
-        self.send(Packet::Publish(publish));
-    }
-
-    fn publish_packet(
-        &self,
-        delivery: &Delivery,
-        packet_id: Option<tern_codec::PacketId>,
-        dup: bool,
-    ) -> Publish {
-        let message = &delivery.message;
-        let properties = if self.version.is_v5() {
-            PublishProperties {
-                subscription_identifiers: delivery.subscription_ids.clone(),
-                ..message.properties.clone()
-            }
-        } else {
-            PublishProperties::default()
-        };
-        Publish {
-            dup,
-            qos: delivery.qos,
-            retain: delivery.retain,
-            topic: message.topic.clone(),
-            packet_id,
-            properties,
-            payload: message.payload.clone(),
-        }
-    }
-
-    /// Resends what was in flight when the previous connection ended, in order: PUBLISH
-    /// with DUP set, or PUBREL [MQTT-4.4.0-1].
-    pub fn resume(&mut self) {
-        let resend: Vec<Packet> = self
-            .state
-            .inflight
-            .iter()
-            .map(|m| match m.stage {
-                Stage::Published => {
-                    Packet::Publish(self.publish_packet(&m.delivery, Some(m.packet_id), true))
-                }
-                Stage::Released => Packet::PubRel(PubResponse::new(m.packet_id)),
-            })
-            .collect();
-        for packet in resend {
-            self.send(packet);
-        }
     }
 }
 

@@ -2,15 +2,21 @@
 
 use std::time::{Duration, Instant};
 
-use tern_codec::{PacketId, Subscribe, SubscriptionOptions, TopicFilter};
+use tern_codec::{
+    PacketId, PubResponse, Publish, Subscribe, SubscriptionOptions, TopicFilter, Unsubscribe,
+};
 
 use super::*;
 
-const LIMITS: SessionLimits = SessionLimits {
-    max_topic_length: 64,
-    max_topic_levels: 8,
-    send_window: 2,
-};
+fn limits() -> SessionLimits {
+    SessionLimits {
+        max_topic_length: 64,
+        max_topic_levels: 8,
+        send_window: 2,
+        topic_alias_maximum: 4,
+        ..SessionLimits::default()
+    }
+}
 
 fn session(version: ProtocolVersion, keep_alive: u16, now: Instant) -> Session {
     Session::new(
@@ -18,7 +24,7 @@ fn session(version: ProtocolVersion, keep_alive: u16, now: Instant) -> Session {
         version,
         keep_alive,
         None,
-        LIMITS,
+        limits(),
         now,
     )
 }
@@ -113,12 +119,15 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
         other => panic!("{other:?}"),
     };
     for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
-        s.deliver(Delivery {
-            message: message.clone(),
-            qos,
-            retain: false,
-            subscription_ids: vec![],
-        });
+        s.deliver(
+            now,
+            Delivery {
+                message: message.clone(),
+                qos,
+                retain: false,
+                subscription_ids: vec![],
+            },
+        );
     }
     assert_eq!(s.window_free(), 0);
     drain(&mut s);
@@ -130,7 +139,7 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
         ProtocolVersion::V3_1_1,
         0,
         None,
-        LIMITS,
+        limits(),
         now,
     );
     s.resume();
@@ -235,4 +244,190 @@ fn normal_disconnect_discards_the_will_and_0x04_keeps_it_3_1_2_10() {
             ..
         }
     ));
+}
+
+fn aliased(topic: &str, alias: u16, qos: QoS, id: u16) -> Packet {
+    let mut p = Publish::new(TopicName::default(), "x");
+    if !topic.is_empty() {
+        p.topic = topic.try_into().unwrap();
+    }
+    p.properties.topic_alias = NonZeroU16::new(alias);
+    p.qos = qos;
+    p.packet_id = PacketId::new(id);
+    Packet::Publish(p)
+}
+
+fn published_topic(actions: &[Action]) -> String {
+    match &actions[0] {
+        Action::Publish(m) => m.topic.to_string(),
+        other => panic!("expected a publish, got {other:?}"),
+    }
+}
+
+#[test]
+fn inbound_topic_alias_sets_then_stands_for_the_topic_3_3_2_10() {
+    let now = Instant::now();
+    let mut s = session(ProtocolVersion::V5, 0, now);
+    s.handle_packet(now, aliased("a/b", 1, QoS::AtMostOnce, 0));
+    assert_eq!(published_topic(&drain(&mut s)), "a/b");
+    s.handle_packet(now, aliased("", 1, QoS::AtMostOnce, 0));
+    let actions = drain(&mut s);
+    assert_eq!(published_topic(&actions), "a/b");
+    assert!(matches!(&actions[0], Action::Publish(m) if m.properties.topic_alias.is_none()));
+}
+
+#[test]
+fn unknown_or_too_large_topic_alias_is_a_violation_3_3_2_9() {
+    let now = Instant::now();
+    let mut s = session(ProtocolVersion::V5, 0, now);
+    s.handle_packet(now, aliased("a", 5, QoS::AtMostOnce, 0));
+    assert!(matches!(&drain(&mut s)[0],
+        Action::Send(Packet::Disconnect(d)) if d.reason_code == ReasonCode::TopicAliasInvalid));
+    let mut s = session(ProtocolVersion::V5, 0, now);
+    s.handle_packet(now, aliased("", 2, QoS::AtMostOnce, 0));
+    assert!(matches!(&drain(&mut s)[0],
+        Action::Send(Packet::Disconnect(d)) if d.reason_code == ReasonCode::ProtocolError));
+}
+
+#[test]
+fn receive_maximum_exceeded_by_unreleased_qos2_3_3_4_8() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionState::new("c".into(), 0),
+        ProtocolVersion::V5,
+        0,
+        None,
+        SessionLimits {
+            receive_maximum: 2,
+            ..limits()
+        },
+        now,
+    );
+    s.handle_packet(now, publish(QoS::ExactlyOnce, 1));
+    s.handle_packet(now, publish(QoS::ExactlyOnce, 2));
+    drain(&mut s);
+    s.handle_packet(now, publish(QoS::ExactlyOnce, 3));
+    assert!(matches!(&drain(&mut s)[0],
+        Action::Send(Packet::Disconnect(d)) if d.reason_code == ReasonCode::ReceiveMaximumExceeded));
+}
+
+#[test]
+fn qos_above_maximum_qos_is_refused_3_2_2_11() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionState::new("c".into(), 0),
+        ProtocolVersion::V5,
+        0,
+        None,
+        SessionLimits {
+            maximum_qos: QoS::AtLeastOnce,
+            ..limits()
+        },
+        now,
+    );
+    s.handle_packet(now, publish(QoS::ExactlyOnce, 1));
+    assert!(matches!(&drain(&mut s)[0],
+        Action::Send(Packet::Disconnect(d)) if d.reason_code == ReasonCode::QoSNotSupported));
+}
+
+#[test]
+fn payload_marked_utf8_that_is_not_is_refused_with_0x99() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionState::new("c".into(), 0),
+        ProtocolVersion::V5,
+        0,
+        None,
+        SessionLimits {
+            check_payload_format: true,
+            ..limits()
+        },
+        now,
+    );
+    let mut p = Publish::new("a".try_into().unwrap(), vec![0xFFu8, 0xFE]);
+    p.properties.payload_format_indicator = Some(true);
+    p.qos = QoS::AtLeastOnce;
+    p.packet_id = PacketId::new(4);
+    s.handle_packet(now, Packet::Publish(p));
+    let actions = drain(&mut s);
+    assert_eq!(actions.len(), 1, "not routed: {actions:?}");
+    assert!(matches!(&actions[0],
+        Action::Send(Packet::PubAck(a)) if a.reason_code == ReasonCode::PayloadFormatInvalid));
+}
+
+fn routed_message(s: &mut Session, now: Instant, expiry: Option<u32>) -> std::sync::Arc<Message> {
+    let mut p = Publish::new("a/b".try_into().unwrap(), "payload");
+    p.properties.message_expiry_interval = expiry;
+    s.handle_packet(now, Packet::Publish(p));
+    match drain(s).remove(0) {
+        Action::Publish(m) => m,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn delivery(message: std::sync::Arc<Message>) -> Delivery {
+    Delivery {
+        message,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        subscription_ids: vec![],
+    }
+}
+
+#[test]
+fn message_expiry_counts_down_and_expired_messages_are_dropped_3_3_2_5() {
+    let now = Instant::now();
+    let mut s = session(ProtocolVersion::V5, 0, now);
+    let message = routed_message(&mut s, now, Some(10));
+    assert!(s.deliver(now + Duration::from_secs(3), delivery(message.clone())));
+    assert!(matches!(&drain(&mut s)[0],
+        Action::Send(Packet::Publish(p)) if p.properties.message_expiry_interval == Some(7)));
+    assert!(!s.deliver(now + Duration::from_secs(10), delivery(message)));
+    assert!(drain(&mut s).is_empty());
+}
+
+#[test]
+fn outbound_topic_alias_when_the_client_allows_3_3_2_12() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionState::new("c".into(), 0),
+        ProtocolVersion::V5,
+        0,
+        None,
+        SessionLimits {
+            client_topic_alias_maximum: 1,
+            ..limits()
+        },
+        now,
+    );
+    let message = routed_message(&mut s, now, None);
+    s.deliver(now, delivery(message.clone()));
+    s.deliver(now, delivery(message));
+    let actions = drain(&mut s);
+    assert!(matches!(&actions[0], Action::Send(Packet::Publish(p))
+        if p.topic.as_str() == "a/b" && p.properties.topic_alias == NonZeroU16::new(1)));
+    assert!(matches!(&actions[1], Action::Send(Packet::Publish(p))
+        if p.topic.is_empty() && p.properties.topic_alias == NonZeroU16::new(1)));
+}
+
+#[test]
+fn packets_over_the_clients_maximum_packet_size_are_not_sent_3_1_2_24() {
+    let now = Instant::now();
+    let mut s = Session::new(
+        SessionState::new("c".into(), 0),
+        ProtocolVersion::V5,
+        0,
+        None,
+        SessionLimits {
+            client_maximum_packet_size: Some(12),
+            ..limits()
+        },
+        now,
+    );
+    let message = routed_message(&mut s, now, None);
+    let mut qos1 = delivery(message);
+    qos1.qos = QoS::AtLeastOnce;
+    assert!(!s.deliver(now, qos1));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.window_free(), 2, "no packet id or window place taken");
 }

@@ -91,6 +91,13 @@ impl Publish {
         })
     }
 
+    /// Exact encoded size of this PUBLISH, fixed header included, without building a
+    /// [`Packet`](crate::Packet) around it.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> usize {
+        let body = self.body_len(version);
+        1 + crate::wire::variable_integer_len(body) + body
+    }
+
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> usize {
         let mut len = binary_len(self.topic.as_str().as_bytes()) + self.payload.len();
         if self.qos != QoS::AtMostOnce {

@@ -1,0 +1,186 @@
+//! Messages to the client: delivery into the in-flight window, the QoS 1/2 acknowledgements
+//! that free it, and the resend on resumption (MQTT 5.0 §4.3, §4.4, §4.9).
+//!
+//! - A QoS 1/2 delivery takes a free packet identifier and a place in the window, which is
+//!   never larger than the client's Receive Maximum [MQTT-4.9.0-2].
+//! - A message whose Message Expiry Interval has passed is not delivered; one that is
+//!   carries the interval less the time it waited [MQTT-3.3.2-5, MQTT-3.3.2-6].
+//! - A packet larger than the client's Maximum Packet Size is not sent [MQTT-3.1.2-24].
+//! - Topic Aliases are used when the client allows them (its Topic Alias Maximum): the first
+//!   delivery of a topic sets an alias, later ones send an empty topic [MQTT-3.3.2-12].
+//! - On resumption, unacknowledged PUBLISHes are resent with DUP set and PUBRELs resent, in
+//!   their original order [MQTT-4.4.0-1].
+
+use std::num::NonZeroU16;
+use std::time::Instant;
+
+use tern_codec::{Packet, PacketId, PubResponse, Publish, PublishProperties, QoS, ReasonCode};
+
+use super::{Inflight, Session, Stage};
+use crate::message::Delivery;
+
+impl Session {
+    fn position(&self, id: PacketId, stage: Stage, qos: QoS) -> Option<usize> {
+        self.state
+            .inflight
+            .iter()
+            .position(|m| m.packet_id == id && m.stage == stage && m.delivery.qos == qos)
+    }
+
+    pub(super) fn on_puback(&mut self, ack: PubResponse) {
+        if let Some(i) = self.position(ack.packet_id, Stage::Published, QoS::AtLeastOnce) {
+            self.state.inflight.remove(i);
+        }
+    }
+
+    pub(super) fn on_pubrec(&mut self, rec: PubResponse) {
+        match self.position(rec.packet_id, Stage::Published, QoS::ExactlyOnce) {
+            // A failure code ends the exchange: nothing is released [MQTT-4.3.3-4].
+            Some(i) if rec.reason_code.is_error() => {
+                self.state.inflight.remove(i);
+            }
+            Some(i) => {
+                self.state.inflight[i].stage = Stage::Released;
+                self.send(Packet::PubRel(PubResponse::new(rec.packet_id)));
+            }
+            None if self
+                .position(rec.packet_id, Stage::Released, QoS::ExactlyOnce)
+                .is_some() =>
+            {
+                self.send(Packet::PubRel(PubResponse::new(rec.packet_id)));
+            }
+            None => {
+                let mut rel = PubResponse::new(rec.packet_id);
+                rel.reason_code = ReasonCode::PacketIdentifierNotFound;
+                self.send(Packet::PubRel(rel));
+            }
+        }
+    }
+
+    pub(super) fn on_pubcomp(&mut self, comp: PubResponse) {
+        if let Some(i) = self.position(comp.packet_id, Stage::Released, QoS::ExactlyOnce) {
+            self.state.inflight.remove(i);
+        }
+    }
+
+    /// Free places in the outbound QoS 1/2 window.
+    pub fn window_free(&self) -> usize {
+        self.limits
+            .send_window
+            .saturating_sub(self.state.inflight.len())
+    }
+
+    /// Sends one routed message to the client. QoS 1/2 messages take a place in the window
+    /// ([`Session::window_free`] must be above 0) and a fresh packet identifier. Returns
+    /// false if the message was dropped instead: expired, or too large for the client.
+    pub fn deliver(&mut self, now: Instant, delivery: Delivery) -> bool {
+        let Some(expiry) = remaining_expiry(&delivery, now) else {
+            return false;
+        };
+        let mut publish = self.publish_packet(&delivery, None, false);
+        if publish.properties.message_expiry_interval.is_some() {
+            publish.properties.message_expiry_interval = expiry;
+        }
+        if !self.fit(&mut publish) {
+            return false;
+        }
+        if delivery.qos != QoS::AtMostOnce {
+            let packet_id = self.state.allocate_packet_id();
+            publish.packet_id = Some(packet_id);
+            self.state.inflight.push_back(Inflight {
+                packet_id,
+                delivery,
+                stage: Stage::Published,
+            });
+        }
+        self.send(Packet::Publish(publish));
+        true
+    }
+
+    /// Applies a Topic Alias where the client allows one and checks the client's Maximum
+    /// Packet Size. False: the packet cannot be sent.
+    fn fit(&mut self, publish: &mut Publish) -> bool {
+        let max = self
+            .limits
+            .client_maximum_packet_size
+            .map_or(usize::MAX, |m| m as usize);
+        let version = self.version;
+        let fits = |p: &Publish| max == usize::MAX || p.encoded_len(version) <= max;
+        if let Some(&alias) = self.aliases_out.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic = Default::default();
+            return fits(publish);
+        }
+        let next = self.aliases_out.len() + 1;
+        if next <= usize::from(self.limits.client_topic_alias_maximum) {
+            if let Some(alias) = NonZeroU16::new(next as u16) {
+                publish.properties.topic_alias = Some(alias);
+                if fits(publish) {
+                    self.aliases_out.insert(publish.topic.clone(), alias);
+                    return true;
+                }
+                publish.properties.topic_alias = None;
+            }
+        }
+        fits(publish)
+    }
+
+    fn publish_packet(
+        &self,
+        delivery: &Delivery,
+        packet_id: Option<PacketId>,
+        dup: bool,
+    ) -> Publish {
+        let message = &delivery.message;
+        let properties = if self.version.is_v5() {
+            PublishProperties {
+                subscription_identifiers: delivery.subscription_ids.clone(),
+                ..message.properties.clone()
+            }
+        } else {
+            PublishProperties::default()
+        };
+        Publish {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: message.topic.clone(),
+            packet_id,
+            properties,
+            payload: message.payload.clone(),
+        }
+    }
+
+    /// Resends what was in flight when the previous connection ended, in order: PUBLISH
+    /// with DUP set, or PUBREL [MQTT-4.4.0-1].
+    pub fn resume(&mut self) {
+        let resend: Vec<Packet> = self
+            .state
+            .inflight
+            .iter()
+            .map(|m| match m.stage {
+                Stage::Published => {
+                    Packet::Publish(self.publish_packet(&m.delivery, Some(m.packet_id), true))
+                }
+                Stage::Released => Packet::PubRel(PubResponse::new(m.packet_id)),
+            })
+            .collect();
+        for packet in resend {
+            self.send(packet);
+        }
+    }
+}
+
+/// The Message Expiry Interval to send: `Some(None)` when the message has none,
+/// `Some(Some(left))` with the seconds left, `None` when it has expired [MQTT-3.3.2-5].
+fn remaining_expiry(delivery: &Delivery, now: Instant) -> Option<Option<u32>> {
+    let message = &delivery.message;
+    let Some(interval) = message.properties.message_expiry_interval else {
+        return Some(None);
+    };
+    let waited = now.saturating_duration_since(message.received_at).as_secs();
+    let left = u64::from(interval)
+        .checked_sub(waited)
+        .filter(|&left| left > 0)?;
+    Some(Some(left as u32))
+}
