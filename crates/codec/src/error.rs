@@ -179,6 +179,13 @@ pub enum EncodeError {
     /// The remaining length would exceed 268,435,455, the largest variable byte integer.
     #[error("[MQTT-2.1.4] packet body of {0} bytes exceeds the largest remaining length")]
     TooLarge(usize),
+    /// Binary Data (a password, a will payload, Correlation Data, Authentication Data) longer
+    /// than the 65,535 bytes its two byte length prefix can describe.
+    #[error("[MQTT-1.5.6] binary data of {0} bytes exceeds 65,535")]
+    BinaryTooLong(usize),
+    /// A variable byte integer property (a Subscription Identifier) above 268,435,455.
+    #[error("[MQTT-1.5.5] {0} exceeds 268,435,455, the largest variable byte integer")]
+    VariableIntegerTooLarge(u32),
     /// The packet does not exist in the protocol version it is encoded for (AUTH before 5.0).
     #[error("{0:?} does not exist before MQTT 5.0")]
     NotInVersion(PacketType),

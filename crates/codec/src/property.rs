@@ -10,13 +10,15 @@ use std::num::{NonZeroU16, NonZeroU32};
 
 use bytes::{BufMut, Bytes};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
 use crate::qos::QoS;
 use crate::string::MqttString;
 use crate::topic::TopicName;
 use crate::wire::MAX_VARIABLE_INTEGER;
-use crate::wire::{binary_len, put_binary, put_variable_integer, variable_integer_len, Reader};
+use crate::wire::{
+    binary_len, check_binary, put_binary, put_variable_integer, variable_integer_len, Reader,
+};
 
 /// Property identifiers (MQTT 5.0 table 2-4).
 pub mod id {
@@ -325,6 +327,18 @@ pub(crate) fn put_property(buf: &mut impl BufMut, id: u8, value: ValueRef<'_>) {
     }
 }
 
+/// Checks that one value fits its wire form: Binary Data up to 65,535 bytes, a variable byte
+/// integer up to 268,435,455. (Strings were checked when they were built.)
+fn check_value(id: u8, value: ValueRef<'_>) -> Result<(), EncodeError> {
+    match (kind(id), value) {
+        (Some(Kind::VariableInteger), ValueRef::Int(v)) if v > MAX_VARIABLE_INTEGER => {
+            Err(EncodeError::VariableIntegerTooLarge(v))
+        }
+        (_, ValueRef::Bytes(data)) => check_binary(data),
+        _ => Ok(()),
+    }
+}
+
 /// A packet's typed property set.
 pub(crate) trait PropertySet: Default {
     /// Bit `n` set: property `n` may appear more than once.
@@ -347,6 +361,18 @@ pub(crate) trait PropertySet: Default {
     fn encoded_len(&self) -> usize {
         let len = self.body_len();
         variable_integer_len(len) + len
+    }
+
+    /// Checks what the field types do not bound before anything is written (see
+    /// [`check_value`]).
+    fn check_encodable(&self) -> Result<(), EncodeError> {
+        let mut result = Ok(());
+        self.for_each(&mut |id, value| {
+            if result.is_ok() {
+                result = check_value(id, value);
+            }
+        });
+        result
     }
 
     /// Writes the length prefix and the properties.

@@ -6,9 +6,9 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
-use crate::string::MqttString;
+use crate::string::{MqttString, MAX_STRING_LEN};
 
 /// The largest value a variable byte integer holds: 268,435,455.
 pub const MAX_VARIABLE_INTEGER: u32 = 268_435_455;
@@ -147,8 +147,17 @@ impl Reader {
     }
 }
 
-/// Writes Binary Data: a two byte length, then the bytes. Lengths were checked when the value
-/// was built, so the cast cannot truncate.
+/// Checks that `data` fits Binary Data's two byte length. Strings are checked when they are
+/// built ([`MqttString`]); `Bytes` fields are checked by [`crate::Packet::encode`] with this.
+pub(crate) fn check_binary(data: &[u8]) -> Result<(), EncodeError> {
+    if data.len() > MAX_STRING_LEN {
+        return Err(EncodeError::BinaryTooLong(data.len()));
+    }
+    Ok(())
+}
+
+/// Writes Binary Data: a two byte length, then the bytes. The length was checked before
+/// encoding started (see [`check_binary`]), so the cast cannot truncate.
 pub(crate) fn put_binary(buf: &mut impl BufMut, data: &[u8]) {
     buf.put_u16(data.len() as u16);
     buf.put_slice(data);

@@ -3,13 +3,13 @@
 use bytes::{BufMut, Bytes};
 
 use crate::client_id::ClientId;
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::properties::{ConnectProperties, WillProperties};
 use crate::property::PropertySet;
 use crate::qos::QoS;
 use crate::topic::TopicName;
 use crate::version::ProtocolVersion;
-use crate::wire::{binary_len, put_binary, Reader};
+use crate::wire::{binary_len, check_binary, put_binary, Reader};
 
 const RESERVED: u8 = 0x01;
 const CLEAN_START: u8 = 0x02;
@@ -143,6 +143,25 @@ impl Connect {
             flags |= PASSWORD;
         }
         flags
+    }
+
+    /// Checks the fields whose length their types do not bound: the password, the will
+    /// payload, and the binary properties of a 5.0 CONNECT.
+    pub(crate) fn check_encodable(&self) -> Result<(), EncodeError> {
+        let v5 = self.protocol.is_v5();
+        if v5 {
+            self.properties.check_encodable()?;
+        }
+        if let Some(will) = &self.will {
+            if v5 {
+                will.properties.check_encodable()?;
+            }
+            check_binary(&will.payload)?;
+        }
+        if let Some(password) = &self.password {
+            check_binary(password)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn body_len(&self) -> usize {

@@ -26,6 +26,7 @@ pub use subscribe::{RetainHandling, SubAck, Subscribe, SubscriptionOptions};
 pub use unsubscribe::{UnsubAck, Unsubscribe};
 
 use crate::error::{DecodeError, EncodeError};
+use crate::property::PropertySet;
 use crate::qos::PacketId;
 use crate::version::ProtocolVersion;
 use crate::wire::{put_variable_integer, variable_integer_len, Reader, MAX_VARIABLE_INTEGER};
@@ -206,7 +207,10 @@ impl Packet {
 
     /// Appends the packet, encoded for `version`, to `buf`.
     ///
-    /// A CONNECT is encoded for its own `protocol` field whatever `version` says.
+    /// A CONNECT is encoded for its own `protocol` field whatever `version` says. Fails, and
+    /// writes nothing, when a field cannot be represented: Binary Data over 65,535 bytes, a
+    /// Subscription Identifier over 268,435,455, a body over the largest remaining length,
+    /// or AUTH before 5.0.
     pub fn encode(
         &self,
         version: ProtocolVersion,
@@ -215,6 +219,7 @@ impl Packet {
         if matches!(self, Packet::Auth(_)) && !version.is_v5() {
             return Err(EncodeError::NotInVersion(PacketType::Auth));
         }
+        self.check_encodable(version)?;
         let body = self.body_len(version);
         if body > MAX_VARIABLE_INTEGER as usize {
             return Err(EncodeError::TooLarge(body));
@@ -237,6 +242,21 @@ impl Packet {
             Packet::Auth(p) => p.encode_body(buf),
         }
         Ok(())
+    }
+
+    /// Checks the values the packet types allow but the wire cannot carry, for the fields
+    /// `version` writes.
+    fn check_encodable(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
+        match self {
+            Packet::Connect(p) => p.check_encodable(),
+            _ if !version.is_v5() => Ok(()),
+            Packet::ConnAck(p) => p.properties.check_encodable(),
+            Packet::Publish(p) => p.properties.check_encodable(),
+            Packet::Subscribe(p) => p.properties.check_encodable(),
+            Packet::Auth(p) => p.properties.check_encodable(),
+            // The other property sets hold only strings, which MqttString bounds.
+            _ => Ok(()),
+        }
     }
 
     /// Decodes a packet from its first header byte and its body (exactly the remaining
