@@ -89,6 +89,9 @@ pub async fn serve<S>(
             connection,
         )
         .await;
+    if let Some(will) = claim.will {
+        hub.publish_will(&client_id, will);
+    }
     if let Some(discarded) = claim.discarded {
         hub.end_session(discarded);
     }
@@ -189,15 +192,15 @@ pub async fn serve<S>(
     let _ = writer.shutdown().await;
     hub.metrics.client_disconnected();
 
-    let will = session.take_will();
-    if let (true, Some(will)) = (publish_will, will) {
+    let will = session.take_will().filter(|_| publish_will);
+    let released = hub
+        .registry
+        .release(connection, session.into_state(), will, now());
+    if let Some(will) = released.will {
         debug!(topic = %will.topic, "publishing will");
         hub.publish_will(&client_id, will);
     }
-    if let Some(ended) = hub
-        .registry
-        .release(connection, session.into_state(), now())
-    {
+    if let Some(ended) = released.ended {
         hub.end_session(ended);
     }
 }

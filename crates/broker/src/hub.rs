@@ -157,9 +157,15 @@ impl Hub {
         self.publish(Arc::new(message));
     }
 
-    /// Ends the offline sessions whose expiry has passed.
+    /// Publishes the delayed wills that are due and ends the offline sessions whose expiry
+    /// has passed.
     pub fn expire_sessions(&self, now: Instant) {
-        for state in self.registry.take_expired(now) {
+        let due = self.registry.take_due(now);
+        for (client_id, will) in due.wills {
+            tracing::debug!(%client_id, topic = %will.topic, "publishing delayed will");
+            self.publish_will(&client_id, will);
+        }
+        for state in due.expired {
             tracing::debug!(client_id = %state.client_id, "session expired");
             self.end_session(state);
         }

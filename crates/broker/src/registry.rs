@@ -7,11 +7,15 @@
 //!   resumed and Session Present is set [MQTT-3.2.2-2].
 //! - A connection *releases* its session when it ends: a session whose expiry interval is 0
 //!   ends with it, any other stays here, offline, until it expires [MQTT-4.1.0-2].
+//! - A will with a Will Delay Interval waits here with the offline session. It is published
+//!   when the delay passes or the session ends, whichever comes first, and dropped if a
+//!   connection resumes the session before then [MQTT-3.1.3-9].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tern_codec::Will;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +30,7 @@ enum Entry {
     Offline {
         state: SessionState,
         expires_at: Option<Instant>,
+        will: Option<(Will, Instant)>,
     },
 }
 
@@ -40,6 +45,26 @@ pub struct Claim {
     pub kick: CancellationToken,
     /// A previous session that Clean Start discarded, for the caller to clean up.
     pub discarded: Option<SessionState>,
+    /// The delayed will of a discarded session, due now that the session has ended.
+    pub will: Option<Will>,
+}
+
+/// What a connection's end leaves to do.
+#[derive(Debug, Default)]
+pub struct Released {
+    /// The session, if it ended with the connection, for the caller to clean up.
+    pub ended: Option<SessionState>,
+    /// A will to publish now.
+    pub will: Option<Will>,
+}
+
+/// Offline sessions and delayed wills whose time has come.
+#[derive(Debug, Default)]
+pub struct Due {
+    /// Sessions that expired.
+    pub expired: Vec<SessionState>,
+    /// Wills to publish, with their client identifiers.
+    pub wills: Vec<(Arc<str>, Will)>,
 }
 
 /// Every session by client identifier.
@@ -76,57 +101,46 @@ impl Registry {
         loop {
             let released = {
                 let mut entries = self.lock();
-                match entries.remove(&client_id) {
-                    Some(Entry::Online {
-                        connection: other,
-                        kick,
-                        released,
-                    }) => {
-                        kick.cancel();
-                        let wait = released.clone();
-                        entries.insert(
-                            client_id.clone(),
-                            Entry::Online {
-                                connection: other,
+                if let Some(Entry::Online { kick, released, .. }) = entries.get(&client_id) {
+                    kick.cancel();
+                    released.clone()
+                } else {
+                    let kick = CancellationToken::new();
+                    let previous = entries.insert(
+                        client_id.clone(),
+                        Entry::Online {
+                            connection,
+                            kick: kick.clone(),
+                            released: Arc::new(Notify::new()),
+                        },
+                    );
+                    let (previous, will) = match previous {
+                        Some(Entry::Offline { state, will, .. }) => {
+                            (Some(state), will.map(|(will, _)| will))
+                        }
+                        _ => (None, None),
+                    };
+                    return match previous {
+                        // Resumed in time: the delayed will is not sent [MQTT-3.1.3-9].
+                        Some(mut state) if !clean_start => {
+                            state.expiry_interval = expiry_interval;
+                            state.mailbox.set_online(true);
+                            Claim {
+                                state,
+                                session_present: true,
                                 kick,
-                                released,
-                            },
-                        );
-                        wait
-                    }
-                    previous => {
-                        let kick = CancellationToken::new();
-                        entries.insert(
-                            client_id.clone(),
-                            Entry::Online {
-                                connection,
-                                kick: kick.clone(),
-                                released: Arc::new(Notify::new()),
-                            },
-                        );
-                        let previous = match previous {
-                            Some(Entry::Offline { state, .. }) => Some(state),
-                            _ => None,
-                        };
-                        return match previous {
-                            Some(mut state) if !clean_start => {
-                                state.expiry_interval = expiry_interval;
-                                state.mailbox.set_online(true);
-                                Claim {
-                                    state,
-                                    session_present: true,
-                                    kick,
-                                    discarded: None,
-                                }
+                                discarded: None,
+                                will: None,
                             }
-                            discarded => Claim {
-                                state: SessionState::new(client_id, expiry_interval),
-                                session_present: false,
-                                kick,
-                                discarded,
-                            },
-                        };
-                    }
+                        }
+                        discarded => Claim {
+                            state: SessionState::new(client_id, expiry_interval),
+                            session_present: false,
+                            kick,
+                            discarded,
+                            will,
+                        },
+                    };
                 }
             };
             // The old connection notifies once it has released; the timeout only guards
@@ -135,56 +149,96 @@ impl Registry {
         }
     }
 
-    /// Gives back a session as its connection ends. Returns the session if it ended (expiry
-    /// interval 0), for the caller to clean up.
+    /// Gives back a session as its connection ends, with the will if the standard says it
+    /// is to be published.
     pub fn release(
         &self,
         connection: u64,
         state: SessionState,
+        will: Option<Will>,
         now: Instant,
-    ) -> Option<SessionState> {
+    ) -> Released {
         let mut entries = self.lock();
-        let held = matches!(entries.get(&state.client_id),
-            Some(Entry::Online { connection: c, .. }) if *c == connection);
-        if !held {
-            return Some(state);
-        }
-        let released = match entries.remove(&state.client_id) {
-            Some(Entry::Online { released, .. }) => released,
-            _ => return Some(state),
+        let released = match entries.get(&state.client_id) {
+            Some(Entry::Online {
+                connection: c,
+                released,
+                ..
+            }) if *c == connection => released.clone(),
+            _ => {
+                return Released {
+                    ended: Some(state),
+                    will,
+                }
+            }
         };
-        let ended = if state.expiry_interval == 0 {
-            Some(state)
+        entries.remove(&state.client_id);
+        let outcome = if state.expiry_interval == 0 {
+            Released {
+                ended: Some(state),
+                will,
+            }
         } else {
             state.mailbox.set_online(false);
             let expires_at = (state.expiry_interval != u32::MAX)
                 .then(|| now + Duration::from_secs(u64::from(state.expiry_interval)));
+            let delay = will
+                .as_ref()
+                .and_then(|w| w.properties.will_delay_interval)
+                .map_or(0, |d| d.min(state.expiry_interval));
+            let (now_will, delayed) = match will {
+                Some(will) if delay > 0 => (
+                    None,
+                    Some((will, now + Duration::from_secs(u64::from(delay)))),
+                ),
+                will => (will, None),
+            };
             entries.insert(
                 state.client_id.clone(),
-                Entry::Offline { state, expires_at },
+                Entry::Offline {
+                    state,
+                    expires_at,
+                    will: delayed,
+                },
             );
-            None
+            Released {
+                ended: None,
+                will: now_will,
+            }
         };
         drop(entries);
         released.notify_one();
-        ended
+        outcome
     }
 
-    /// Removes and returns the offline sessions that have expired by `now`.
-    pub fn take_expired(&self, now: Instant) -> Vec<SessionState> {
+    /// Removes and returns the offline sessions that have expired by `now`, and the delayed
+    /// wills that are due (including those of the expired sessions).
+    pub fn take_due(&self, now: Instant) -> Due {
         let mut entries = self.lock();
-        let expired: Vec<Arc<str>> = entries
-            .iter()
-            .filter(|(_, e)| matches!(e, Entry::Offline { expires_at: Some(t), .. } if *t <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        expired
-            .into_iter()
-            .filter_map(|k| match entries.remove(&k) {
-                Some(Entry::Offline { state, .. }) => Some(state),
-                _ => None,
-            })
-            .collect()
+        let mut due = Due::default();
+        let mut expired = Vec::new();
+        for (client_id, entry) in entries.iter_mut() {
+            if let Entry::Offline {
+                expires_at, will, ..
+            } = entry
+            {
+                let session_over = expires_at.is_some_and(|t| t <= now);
+                if will.as_ref().is_some_and(|(_, t)| *t <= now) || session_over {
+                    if let Some((will, _)) = will.take() {
+                        due.wills.push((client_id.clone(), will));
+                    }
+                }
+                if session_over {
+                    expired.push(client_id.clone());
+                }
+            }
+        }
+        for client_id in expired {
+            if let Some(Entry::Offline { state, .. }) = entries.remove(&client_id) {
+                due.expired.push(state);
+            }
+        }
+        due
     }
 
     /// Numbers of online and offline sessions.
@@ -195,5 +249,73 @@ impl Registry {
             .filter(|e| matches!(e, Entry::Online { .. }))
             .count();
         (online, entries.len() - online)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn will(delay: u32) -> Will {
+        let mut will = Will {
+            topic: "will/t".try_into().unwrap(),
+            ..Default::default()
+        };
+        will.properties.will_delay_interval = Some(delay);
+        will
+    }
+
+    async fn online(registry: &Registry, clean: bool, expiry: u32, conn: u64) -> Claim {
+        registry.claim("c".into(), clean, expiry, conn).await
+    }
+
+    #[tokio::test]
+    async fn delayed_will_waits_for_its_interval_3_1_3_9() {
+        let registry = Registry::new();
+        let now = Instant::now();
+        let claim = online(&registry, true, 60, 1).await;
+        let released = registry.release(1, claim.state, Some(will(5)), now);
+        assert!(released.will.is_none() && released.ended.is_none());
+        assert!(registry
+            .take_due(now + Duration::from_secs(4))
+            .wills
+            .is_empty());
+        let due = registry.take_due(now + Duration::from_secs(5));
+        assert_eq!(due.wills.len(), 1);
+        assert!(due.expired.is_empty());
+    }
+
+    #[tokio::test]
+    async fn resuming_in_time_cancels_the_delayed_will_3_1_3_9() {
+        let registry = Registry::new();
+        let now = Instant::now();
+        let claim = online(&registry, true, 60, 1).await;
+        registry.release(1, claim.state, Some(will(5)), now);
+        let resumed = online(&registry, false, 60, 2).await;
+        assert!(resumed.session_present && resumed.will.is_none());
+        assert!(registry
+            .take_due(now + Duration::from_secs(10))
+            .wills
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn will_is_sent_at_session_end_at_the_latest_3_1_2_8() {
+        let registry = Registry::new();
+        let now = Instant::now();
+        // Delay longer than the session: the will goes when the session expires.
+        let claim = online(&registry, true, 3, 1).await;
+        registry.release(1, claim.state, Some(will(100)), now);
+        let due = registry.take_due(now + Duration::from_secs(3));
+        assert_eq!((due.wills.len(), due.expired.len()), (1, 1));
+        // Session that ends with the connection: the will goes at once.
+        let claim = online(&registry, true, 0, 2).await;
+        let released = registry.release(2, claim.state, Some(will(100)), now);
+        assert!(released.will.is_some() && released.ended.is_some());
+        // Clean Start ends the old session: its delayed will is due.
+        let claim = online(&registry, true, 60, 3).await;
+        registry.release(3, claim.state, Some(will(100)), now);
+        let fresh = online(&registry, true, 60, 4).await;
+        assert!(!fresh.session_present && fresh.will.is_some() && fresh.discarded.is_some());
     }
 }
