@@ -27,11 +27,15 @@ enum Entry {
         kick: CancellationToken,
         released: Arc<Notify>,
     },
-    Offline {
-        state: SessionState,
-        expires_at: Option<Instant>,
-        will: Option<(Will, Instant)>,
-    },
+    Offline(Box<Offline>),
+}
+
+/// A session whose client is away.
+struct Offline {
+    state: SessionState,
+    expires_at: Option<Instant>,
+    /// A will waiting for its Will Delay Interval, and when it is due.
+    will: Option<(Will, Instant)>,
 }
 
 /// A session handed to a connection.
@@ -115,7 +119,8 @@ impl Registry {
                         },
                     );
                     let (previous, will) = match previous {
-                        Some(Entry::Offline { state, will, .. }) => {
+                        Some(Entry::Offline(offline)) => {
+                            let Offline { state, will, .. } = *offline;
                             (Some(state), will.map(|(will, _)| will))
                         }
                         _ => (None, None),
@@ -193,14 +198,13 @@ impl Registry {
                 ),
                 will => (will, None),
             };
-            entries.insert(
-                state.client_id.clone(),
-                Entry::Offline {
-                    state,
-                    expires_at,
-                    will: delayed,
-                },
-            );
+            let client_id = state.client_id.clone();
+            let offline = Offline {
+                state,
+                expires_at,
+                will: delayed,
+            };
+            entries.insert(client_id, Entry::Offline(Box::new(offline)));
             Released {
                 ended: None,
                 will: now_will,
@@ -234,8 +238,8 @@ impl Registry {
             }
         }
         for client_id in expired {
-            if let Some(Entry::Offline { state, .. }) = entries.remove(&client_id) {
-                due.expired.push(state);
+            if let Some(Entry::Offline(offline)) = entries.remove(&client_id) {
+                due.expired.push(offline.state);
             }
         }
         due
