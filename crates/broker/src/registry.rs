@@ -222,13 +222,10 @@ impl Registry {
         let mut due = Due::default();
         let mut expired = Vec::new();
         for (client_id, entry) in entries.iter_mut() {
-            if let Entry::Offline {
-                expires_at, will, ..
-            } = entry
-            {
-                let session_over = expires_at.is_some_and(|t| t <= now);
-                if will.as_ref().is_some_and(|(_, t)| *t <= now) || session_over {
-                    if let Some((will, _)) = will.take() {
+            if let Entry::Offline(offline) = entry {
+                let session_over = offline.expires_at.is_some_and(|t| t <= now);
+                if offline.will.as_ref().is_some_and(|(_, t)| *t <= now) || session_over {
+                    if let Some((will, _)) = offline.will.take() {
                         due.wills.push((client_id.clone(), will));
                     }
                 }
