@@ -38,8 +38,8 @@ impl Hub {
     /// Shared state for a broker with this configuration.
     pub fn new(config: Config) -> Self {
         Hub {
+            router: Router::with_strategy(config.mqtt.shared_strategy),
             config,
-            router: Router::new(),
             retained: RetainStore::new(),
             registry: Registry::new(),
             metrics: Metrics::default(),
@@ -82,6 +82,7 @@ impl Hub {
                 qos: message.qos.min(target.qos),
                 retain: message.retain && target.retain_as_published,
                 subscription_ids: target.subscription_ids,
+                shared: target.shared,
             };
             if target.mailbox.push(delivery, limits) != Pushed::Queued {
                 Metrics::add(&self.metrics.publish_dropped, 1);
@@ -118,6 +119,7 @@ impl Hub {
                 message,
                 retain: true,
                 subscription_ids: subscription.id.into_iter().collect(),
+                shared: None,
             };
             if state.mailbox.push(delivery, limits) != Pushed::Queued {
                 Metrics::add(&self.metrics.publish_dropped, 1);
@@ -125,11 +127,37 @@ impl Hub {
         }
     }
 
-    /// Removes every subscription of a session that has ended.
+    /// Removes every subscription of a session that has ended, and hands the QoS 1/2
+    /// messages it received through shared subscriptions, queued or unacknowledged, to other
+    /// members of their groups (MQTT 5.0 §4.8.2).
     pub fn end_session(&self, state: SessionState) {
         for subscription in state.subscriptions.values() {
             self.router
                 .unsubscribe(&subscription.filter, &state.client_id, &state.mailbox);
+        }
+        let unacknowledged = state
+            .inflight
+            .into_iter()
+            .filter(|m| m.stage == crate::session::Stage::Published)
+            .map(|m| m.delivery);
+        let limits = self.queue_limits();
+        for mut delivery in unacknowledged.chain(state.mailbox.drain()) {
+            let Some(filter) = delivery.shared.take() else {
+                continue;
+            };
+            if delivery.qos == tern_codec::QoS::AtMostOnce {
+                continue;
+            }
+            match self.router.pick_shared(&filter) {
+                Some(target) => {
+                    delivery.qos = delivery.message.qos.min(target.qos);
+                    delivery.shared = Some(filter);
+                    if target.mailbox.push(delivery, limits) != Pushed::Queued {
+                        Metrics::add(&self.metrics.publish_dropped, 1);
+                    }
+                }
+                None => Metrics::add(&self.metrics.publish_dropped, 1),
+            }
         }
     }
 
@@ -169,5 +197,60 @@ impl Hub {
             tracing::debug!(client_id = %state.client_id, "session expired");
             self.end_session(state);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tern_codec::{QoS, SubscriptionOptions, TopicFilter};
+
+    use super::*;
+    use crate::session::{Inflight, Stage};
+
+    fn member(hub: &Hub, client: &str) -> SessionState {
+        let mut state = SessionState::new(client.into(), 0);
+        let subscription = Subscription {
+            filter: TopicFilter::try_from("$share/g/t").unwrap(),
+            options: SubscriptionOptions::with_qos(QoS::AtLeastOnce),
+            id: None,
+        };
+        hub.subscribe(&state, &subscription, false);
+        state
+            .subscriptions
+            .insert("$share/g/t".into(), subscription);
+        state
+    }
+
+    fn message() -> Arc<Message> {
+        Arc::new(Message::detached(
+            &"t".try_into().unwrap(),
+            b"m",
+            QoS::AtLeastOnce,
+            false,
+            Default::default(),
+            None,
+            crate::clock::now(),
+        ))
+    }
+
+    #[test]
+    fn unacknowledged_shared_messages_go_to_another_member_when_a_session_ends_4_8_2() {
+        let hub = Hub::new(Config::default());
+        let mut a = member(&hub, "a");
+        let b = member(&hub, "b");
+        hub.publish(message());
+        hub.publish(message());
+        // One message each; a's goes in flight and is never acknowledged.
+        let in_flight = a.mailbox.pop().unwrap();
+        let packet_id = a.allocate_packet_id();
+        a.inflight.push_back(Inflight {
+            packet_id,
+            delivery: in_flight,
+            stage: Stage::Published,
+        });
+        assert_eq!(b.mailbox.len(), 1);
+        hub.end_session(a);
+        assert_eq!(b.mailbox.len(), 2, "a's unacknowledged message handed to b");
+        assert!(hub.router.matches("t").iter().all(|t| &*t.client == "b"));
     }
 }

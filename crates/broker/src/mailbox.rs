@@ -9,6 +9,7 @@
 //! client is offline QoS 0 deliveries are not queued at all (as mosquitto does by default).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use tern_codec::QoS;
@@ -48,6 +49,8 @@ struct Queue {
 pub struct Mailbox {
     queue: Mutex<Queue>,
     notify: Notify,
+    /// Mirrors `Queue::online` for readers that must not take the lock (shared groups).
+    online: AtomicBool,
 }
 
 impl Mailbox {
@@ -143,10 +146,23 @@ impl Mailbox {
     pub fn set_online(&self, online: bool) {
         let mut q = self.lock();
         q.online = online;
+        self.online.store(online, Ordering::Relaxed);
         if !online {
             q.items.retain(|d| d.qos != QoS::AtMostOnce);
             q.bytes = q.items.iter().map(Delivery::size).sum();
         }
+    }
+
+    /// Whether the session's client is connected.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// Takes every queued delivery.
+    pub fn drain(&self) -> Vec<Delivery> {
+        let mut q = self.lock();
+        q.bytes = 0;
+        q.items.drain(..).collect()
     }
 
     /// Waits until something was pushed since the last wake-up.
@@ -178,6 +194,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: vec![],
+            shared: None,
         }
     }
 

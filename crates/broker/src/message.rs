@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tern_codec::{PublishProperties, QoS, TopicName};
+use tern_codec::{PublishProperties, QoS, TopicFilter, TopicName};
 
 /// A message as the router holds it. Topic and payload own their memory (copied once out of
 /// the read buffer), so a message kept long pins nothing else.
@@ -74,6 +74,8 @@ pub struct Delivery {
     pub retain: bool,
     /// MQTT 5.0 Subscription Identifiers of every matching subscription.
     pub subscription_ids: Vec<NonZeroU32>,
+    /// The `$share/...` filter, when this delivery went to one member of a shared group.
+    pub shared: Option<TopicFilter>,
 }
 
 impl Delivery {

@@ -15,11 +15,12 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tern_codec::{QoS, SubscriptionOptions, TopicFilter};
 
+use crate::config::SharedStrategy;
 use crate::mailbox::Mailbox;
 
 /// One subscription as the tree stores it.
@@ -50,10 +51,14 @@ pub struct Target {
     pub retain_as_published: bool,
     /// Identifiers of every matching subscription that has one.
     pub subscription_ids: Vec<NonZeroU32>,
+    /// The `$share/...` filter when the target was picked from a shared group.
+    pub shared: Option<TopicFilter>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SharedGroup {
+    /// The whole `$share/{group}/{filter}`, for deliveries to say where they came from.
+    filter: TopicFilter,
     members: Vec<Subscriber>,
     next: AtomicUsize,
 }
@@ -76,12 +81,65 @@ impl Node {
 pub struct Router {
     root: RwLock<Node>,
     count: AtomicUsize,
+    strategy: SharedStrategy,
+    seed: AtomicU64,
 }
 
 impl Router {
-    /// An empty tree.
+    /// An empty tree whose shared groups pick members round robin.
     pub fn new() -> Self {
         Router::default()
+    }
+
+    /// An empty tree whose shared groups pick members by `strategy`.
+    pub fn with_strategy(strategy: SharedStrategy) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
+        Router {
+            strategy,
+            seed: AtomicU64::new(seed | 1),
+            ..Router::default()
+        }
+    }
+
+    /// Picks the member of a shared group that gets the next message: by the strategy,
+    /// preferring members whose client is online.
+    fn pick<'a>(&self, group: &'a SharedGroup) -> Option<&'a Subscriber> {
+        let n = group.members.len();
+        if n == 0 {
+            return None;
+        }
+        let start = match self.strategy {
+            SharedStrategy::RoundRobin => group.next.fetch_add(1, Ordering::Relaxed),
+            SharedStrategy::Random => {
+                // xorshift64: quality enough to spread load, no dependency.
+                let mut x = self.seed.load(Ordering::Relaxed);
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                self.seed.store(x, Ordering::Relaxed);
+                x as usize
+            }
+        };
+        (0..n)
+            .map(|k| &group.members[(start + k) % n])
+            .find(|s| s.mailbox.is_online())
+            .or(Some(&group.members[start % n]))
+    }
+
+    /// Another member of the shared group `filter`, for a message its previous member can
+    /// no longer take (MQTT 5.0 §4.8.2: a QoS 1/2 message not acknowledged by a member
+    /// whose session ends may go to another member).
+    pub fn pick_shared(&self, filter: &TopicFilter) -> Option<Target> {
+        let group_name = filter.share_name()?;
+        let root = self.root.read().unwrap_or_else(|e| e.into_inner());
+        let mut node = &*root;
+        for level in filter.filter().split('/') {
+            node = node.children.get(level)?;
+        }
+        let group = node.shared.get(group_name)?;
+        self.pick(group).map(|s| target(s, Some(&group.filter)))
     }
 
     /// Number of subscriptions held.
@@ -103,7 +161,17 @@ impl Router {
             node = node.children.entry(level.into()).or_default();
         }
         let list = match filter.share_name() {
-            Some(group) => &mut node.shared.entry(group.into()).or_default().members,
+            Some(group) => {
+                &mut node
+                    .shared
+                    .entry(group.into())
+                    .or_insert_with(|| SharedGroup {
+                        filter: filter.clone(),
+                        members: Vec::new(),
+                        next: AtomicUsize::new(0),
+                    })
+                    .members
+            }
             None => &mut node.subscribers,
         };
         let existed = match list.iter_mut().find(|s| s.client == subscriber.client) {
@@ -135,13 +203,50 @@ impl Router {
         removed
     }
 
+    /// Collects the subscribers of `node`'s subtree that match `levels`.
+    fn collect<'a>(
+        &self,
+        node: &'a Node,
+        levels: &[&str],
+        dollar_at_root: bool,
+        out: &mut Vec<Found<'a>>,
+    ) {
+        if !dollar_at_root {
+            if let Some(hash) = node.children.get("#") {
+                self.take(hash, out);
+            }
+        }
+        let Some((first, rest)) = levels.split_first() else {
+            self.take(node, out);
+            return;
+        };
+        if !dollar_at_root {
+            if let Some(plus) = node.children.get("+") {
+                self.collect(plus, rest, false, out);
+            }
+        }
+        if let Some(child) = node.children.get(*first) {
+            self.collect(child, rest, false, out);
+        }
+    }
+
+    /// Takes the subscribers of one matched node: all ordinary ones and one per shared group.
+    fn take<'a>(&self, node: &'a Node, out: &mut Vec<Found<'a>>) {
+        out.extend(node.subscribers.iter().map(|s| (s, None)));
+        for group in node.shared.values() {
+            if let Some(member) = self.pick(group) {
+                out.push((member, Some(&group.filter)));
+            }
+        }
+    }
+
     /// Every subscriber `topic` reaches, one entry per client.
     pub fn matches(&self, topic: &str) -> Vec<Target> {
-        let mut found: Vec<(&Subscriber, bool)> = Vec::new();
+        let mut found: Vec<Found<'_>> = Vec::new();
         let root = self.root.read().unwrap_or_else(|e| e.into_inner());
         let levels: Vec<&str> = topic.split('/').collect();
         let dollar = topic.starts_with('$');
-        collect(&root, &levels, dollar, &mut found);
+        self.collect(&root, &levels, dollar, &mut found);
         merge(found)
     }
 }
@@ -189,50 +294,12 @@ fn remove_from(list: &mut Vec<Subscriber>, owned: impl Fn(&Subscriber) -> bool) 
     }
 }
 
-/// Collects the subscribers of `node`'s subtree that match `levels`. The flag says whether
-/// the entry came from a shared group (shared deliveries never merge with others).
-fn collect<'a>(
-    node: &'a Node,
-    levels: &[&str],
-    dollar_at_root: bool,
-    out: &mut Vec<(&'a Subscriber, bool)>,
-) {
-    if !dollar_at_root {
-        if let Some(hash) = node.children.get("#") {
-            take(hash, out);
-        }
-    }
-    let Some((first, rest)) = levels.split_first() else {
-        take(node, out);
-        return;
-    };
-    if !dollar_at_root {
-        if let Some(plus) = node.children.get("+") {
-            collect(plus, rest, false, out);
-        }
-    }
-    if let Some(child) = node.children.get(*first) {
-        collect(child, rest, false, out);
-    }
-}
-
-/// Takes the subscribers of one matched node: all ordinary ones and one per shared group.
-fn take<'a>(node: &'a Node, out: &mut Vec<(&'a Subscriber, bool)>) {
-    out.extend(node.subscribers.iter().map(|s| (s, false)));
-    for group in node.shared.values() {
-        if group.members.is_empty() {
-            continue;
-        }
-        let i = group.next.fetch_add(1, Ordering::Relaxed) % group.members.len();
-        out.push((&group.members[i], true));
-    }
-}
-
 /// Merges overlapping subscriptions of one client into one target: one copy at the highest
 /// granted QoS, with every subscription identifier (MQTT 5.0 §3.3.4). A shared subscription
 /// is its own target: it never merges with the client's other subscriptions.
-fn merge(found: Vec<(&Subscriber, bool)>) -> Vec<Target> {
-    let (mut ordinary, shared): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, s)| !s);
+fn merge(found: Vec<Found<'_>>) -> Vec<Target> {
+    let (mut ordinary, shared): (Vec<_>, Vec<_>) =
+        found.into_iter().partition(|(_, shared)| shared.is_none());
     ordinary.sort_by(|a, b| a.0.client.cmp(&b.0.client));
     let mut targets: Vec<Target> = Vec::with_capacity(ordinary.len() + shared.len());
     for (s, _) in ordinary {
@@ -243,14 +310,14 @@ fn merge(found: Vec<(&Subscriber, bool)>) -> Vec<Target> {
                 t.retain_as_published |= s.options.retain_as_published;
                 t.subscription_ids.extend(s.id);
             }
-            _ => targets.push(target(s)),
+            _ => targets.push(target(s, None)),
         }
     }
-    targets.extend(shared.into_iter().map(|(s, _)| target(s)));
+    targets.extend(shared.into_iter().map(|(s, filter)| target(s, filter)));
     targets
 }
 
-fn target(s: &Subscriber) -> Target {
+fn target(s: &Subscriber, shared: Option<&TopicFilter>) -> Target {
     Target {
         client: s.client.clone(),
         mailbox: s.mailbox.clone(),
@@ -258,8 +325,12 @@ fn target(s: &Subscriber) -> Target {
         no_local: s.options.no_local,
         retain_as_published: s.options.retain_as_published,
         subscription_ids: s.id.into_iter().collect(),
+        shared: shared.cloned(),
     }
 }
+
+/// A matched subscriber, with the filter of its shared group if it was picked from one.
+type Found<'a> = (&'a Subscriber, Option<&'a TopicFilter>);
 
 #[cfg(test)]
 mod tests {
@@ -343,5 +414,35 @@ mod tests {
         assert_eq!(picks[0].len(), 2);
         assert_ne!(picks[0], picks[1]);
         assert_eq!(picks[0], picks[2]);
+    }
+
+    #[test]
+    fn shared_groups_prefer_online_members_and_hand_over_4_8_2() {
+        let r = Router::new();
+        let a = sub(&r, "a", "$share/g/t", QoS::AtLeastOnce, None);
+        sub(&r, "b", "$share/g/t", QoS::AtLeastOnce, None);
+        a.set_online(false);
+        for _ in 0..4 {
+            assert_eq!(clients(&r, "t"), ["b"]);
+        }
+        let filter = TopicFilter::try_from("$share/g/t").unwrap();
+        let target = r.pick_shared(&filter).unwrap();
+        assert_eq!(&*target.client, "b");
+        assert_eq!(target.shared.as_ref(), Some(&filter));
+        assert!(r
+            .pick_shared(&TopicFilter::try_from("$share/other/t").unwrap())
+            .is_none());
+    }
+
+    #[test]
+    fn random_strategy_reaches_every_member() {
+        let r = Router::with_strategy(SharedStrategy::Random);
+        for c in ["a", "b", "c"] {
+            sub(&r, c, "$share/g/t", QoS::AtMostOnce, None);
+        }
+        let mut seen: Vec<String> = (0..200).flat_map(|_| clients(&r, "t")).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen, ["a", "b", "c"]);
     }
 }

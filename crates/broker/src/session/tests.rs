@@ -126,6 +126,7 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
                 qos,
                 retain: false,
                 subscription_ids: vec![],
+                shared: None,
             },
         );
     }
@@ -371,6 +372,7 @@ fn delivery(message: std::sync::Arc<Message>) -> Delivery {
         qos: QoS::AtMostOnce,
         retain: false,
         subscription_ids: vec![],
+        shared: None,
     }
 }
 
