@@ -350,4 +350,23 @@ mod tests {
             .to_string();
         assert!(err.contains("listeners"), "{err}");
     }
+
+    #[test]
+    fn reads_mqtt_features() {
+        let config = Config::from_toml(
+            "[mqtt]\nmaximum_qos = 1\nshared_strategy = \"random\"\ntopic_alias_maximum = 0\n",
+        )
+        .unwrap();
+        assert_eq!(config.mqtt.maximum_qos(), tern_codec::QoS::AtLeastOnce);
+        assert_eq!(config.mqtt.shared_strategy, SharedStrategy::Random);
+        assert!(config.mqtt.retain_available);
+        let err = Config::from_toml("[mqtt]\nmaximum_qos = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mqtt.maximum_qos"), "{err}");
+        let err = Config::from_toml("[mqtt]\nshared_strategy = \"fair\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fair"), "{err}");
+    }
 }
