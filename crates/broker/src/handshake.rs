@@ -107,6 +107,11 @@ pub struct Accepted {
 pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Accepted, ReasonCode> {
     let limits = &config.limits;
     let v5 = connect.protocol.is_v5();
+    // Extended authentication: no method is offered yet, so any is unknown (§4.12: CONNACK
+    // 0x8C Bad authentication method).
+    if connect.properties.authentication_method.is_some() {
+        return Err(ReasonCode::BadAuthenticationMethod);
+    }
     if let Some(will) = &connect.will {
         // [MQTT-3.2.2-12], [MQTT-3.2.2-13]: a will the server cannot honour is refused.
         if will.qos > config.mqtt.maximum_qos() {
@@ -235,4 +240,99 @@ pub async fn refuse<S: AsyncWrite + Unpin>(
         ..Default::default()
     };
     send(stream, version, Packet::ConnAck(connack)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(version: ProtocolVersion) -> Connect {
+        Connect {
+            protocol: version,
+            clean_start: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn empty_client_id_needs_clean_session_in_3_1_1_3_1_3_8() {
+        let config = Config::default();
+        let mut c = connect(ProtocolVersion::V3_1_1);
+        assert!(accept(&c, &config, 1).unwrap().assigned);
+        c.clean_start = false;
+        assert_eq!(
+            accept(&c, &config, 1).unwrap_err(),
+            ReasonCode::ClientIdentifierNotValid
+        );
+        let mut v5 = connect(ProtocolVersion::V5);
+        v5.clean_start = false;
+        assert!(accept(&v5, &config, 1).unwrap().assigned, "[MQTT-3.1.3-6]");
+    }
+
+    #[test]
+    fn unknown_authentication_method_is_refused_with_0x8c() {
+        let mut c = connect(ProtocolVersion::V5);
+        c.properties.authentication_method = Some("SCRAM-SHA-1".try_into().unwrap());
+        assert_eq!(
+            accept(&c, &Config::default(), 1).unwrap_err(),
+            ReasonCode::BadAuthenticationMethod
+        );
+    }
+
+    #[test]
+    fn a_will_the_server_cannot_honour_is_refused_3_2_2_12() {
+        let mut config = Config::default();
+        config.mqtt.maximum_qos = 1;
+        config.mqtt.retain_available = false;
+        let mut c = connect(ProtocolVersion::V5);
+        c.will = Some(tern_codec::Will {
+            topic: "w".try_into().unwrap(),
+            qos: QoS::ExactlyOnce,
+            ..Default::default()
+        });
+        assert_eq!(
+            accept(&c, &config, 1).unwrap_err(),
+            ReasonCode::QoSNotSupported
+        );
+        c.will = Some(tern_codec::Will {
+            topic: "w".try_into().unwrap(),
+            retain: true,
+            ..Default::default()
+        });
+        assert_eq!(
+            accept(&c, &config, 1).unwrap_err(),
+            ReasonCode::RetainNotSupported
+        );
+    }
+
+    #[test]
+    fn keep_alive_is_capped_and_announced_3_2_2_21() {
+        let mut config = Config::default();
+        config.limits.max_keep_alive = 30;
+        let mut c = connect(ProtocolVersion::V5);
+        c.keep_alive = 600;
+        let accepted = accept(&c, &config, 1).unwrap();
+        assert_eq!(accepted.keep_alive, 30);
+        let properties = connack_properties(&c, &accepted, &config);
+        assert_eq!(properties.server_keep_alive, Some(30));
+        assert_eq!(properties.topic_alias_maximum, Some(32));
+        assert!(properties.assigned_client_identifier.is_some());
+        assert_eq!(properties.retain_available, None, "absent means available");
+    }
+
+    #[test]
+    fn response_information_only_when_asked_and_configured() {
+        let mut config = Config::default();
+        config.mqtt.response_information = "reply/{client_id}".into();
+        let mut c = connect(ProtocolVersion::V5);
+        c.client_id = tern_codec::ClientId::try_from("dev1").unwrap();
+        let accepted = accept(&c, &config, 1).unwrap();
+        assert_eq!(
+            connack_properties(&c, &accepted, &config).response_information,
+            None
+        );
+        c.properties.request_response_information = Some(true);
+        let info = connack_properties(&c, &accepted, &config).response_information;
+        assert_eq!(info.unwrap().as_str(), "reply/dev1");
+    }
 }
