@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use tern_codec::{DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use tern_codec::{Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::clock::now;
-use crate::handshake::{self, HandshakeError};
+use crate::handshake::{self, Accepted, HandshakeError};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::session::{Action, Session};
@@ -76,9 +76,28 @@ pub async fn serve<S>(
             return;
         }
     };
+    let span = tracing::info_span!("connection", %peer, client_id = %accepted.client_id);
+    let connect = *connect;
+    connected(stream, rbuf, hub, connect, accepted, connection, shutdown)
+        .instrument(span)
+        .await;
+}
+
+/// Serves a client whose CONNECT was accepted: claims its session, answers CONNACK, runs the
+/// main loop, and at the end publishes the will and releases the session.
+async fn connected<S>(
+    stream: S,
+    mut rbuf: BytesMut,
+    hub: Arc<Hub>,
+    connect: Connect,
+    accepted: Accepted,
+    connection: u64,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let version = connect.protocol;
     let client_id = accepted.client_id.clone();
-    let span = tracing::info_span!("connection", %peer, client_id = %client_id);
-    let _enter = span.enter();
 
     let claim = hub
         .registry
@@ -100,7 +119,6 @@ pub async fn serve<S>(
         properties = handshake::connack_properties(&connect, &accepted, &hub.config);
     }
     let session_limits = handshake::session_limits(&connect, &hub.config);
-    let connect = *connect;
     let mut session = Session::new(
         claim.state,
         version,
