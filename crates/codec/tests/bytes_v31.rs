@@ -278,3 +278,15 @@ fn auth_does_not_exist_in_3_1() {
         Err(DecodeError::ReservedPacketType(15))
     );
 }
+
+#[test]
+fn connack_has_no_session_present_flag_in_3_1() {
+    // MQTT 3.1 reserves the first CONNACK byte: a session present flag is not sent.
+    let packet = Packet::ConnAck(ConnAck {
+        session_present: true,
+        ..Default::default()
+    });
+    let mut buf = BytesMut::new();
+    packet.encode(V, &mut buf).unwrap();
+    assert_eq!(&buf[..], [0x20, 0x02, 0x00, 0x00]);
+}

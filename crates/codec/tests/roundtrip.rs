@@ -225,9 +225,10 @@ fn connack(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             .boxed()
     } else {
         (any::<bool>(), 0..=5u8)
-            .prop_map(|(session_present, code)| {
+            .prop_map(move |(session_present, code)| {
                 Packet::ConnAck(ConnAck {
-                    session_present,
+                    // MQTT 3.1 has no Session Present flag.
+                    session_present: session_present && v != ProtocolVersion::V3_1,
                     reason_code: ReasonCode::from_v3_connack(code).unwrap(),
                     properties: Default::default(),
                 })

@@ -55,7 +55,9 @@ impl ConnAck {
     }
 
     pub(crate) fn encode_body(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
-        buf.put_u8(u8::from(self.session_present));
+        // MQTT 3.1 has no Session Present flag: the byte is reserved and sent as 0.
+        let session_present = self.session_present && version != ProtocolVersion::V3_1;
+        buf.put_u8(u8::from(session_present));
         if version.is_v5() {
             buf.put_u8(self.reason_code.into());
             self.properties.encode(buf);
