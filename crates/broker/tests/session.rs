@@ -1,0 +1,276 @@
+//! Sessions across connections over real sockets (MQTT 5.0 §4.1, §4.4, §3.1.2.4, §3.2.2.1;
+//! 3.1.1 §3.1.2.4, §4.4).
+//!
+//! "Persistent" is Clean Session 0 in 3.1.1 and Clean Start 0 with a Session Expiry
+//! Interval in 5.0. Rule ids are MQTT 5.0's, with 3.1.1's where they differ.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tern_codec::{Packet, ProtocolVersion, PubResponse, QoS, ReasonCode};
+
+/// Connects with `connect` and checks CONNACK Success with this Session Present.
+async fn reconnect(
+    addr: std::net::SocketAddr,
+    connect: tern_codec::Connect,
+    present: bool,
+    rule: &str,
+) -> Client {
+    let (client, connack) = Client::connect_with(addr, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::Success, "{rule}");
+    assert_eq!(connack.session_present, present, "{rule}: Session Present");
+    client
+}
+
+/// [MQTT-3.1.2-4] (3.1.1: [MQTT-3.1.2-6]): Clean Start discards the stored session: Session
+/// Present is 0 [MQTT-3.2.2-2] and the old subscriptions are gone. A 3.1.1 clean session,
+/// and a 5.0 session without expiry, also end with their connection.
+async fn clean_start_discards_the_session_mqtt_3_1_2_4(version: ProtocolVersion) {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "c", false), false, "first").await;
+    client.subscribe("cs/t", QoS::AtLeastOnce).await;
+    client.disconnect().await;
+    wait_online(&broker, 0).await;
+
+    let mut client = reconnect(
+        addr,
+        connect_packet(version, "c", true),
+        false,
+        "[MQTT-3.2.2-2]",
+    )
+    .await;
+    client.subscribe("cs/marker", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("cs/t", "old subscription", QoS::AtLeastOnce)
+        .await;
+    publisher
+        .publish_simple("cs/marker", "marker", QoS::AtLeastOnce)
+        .await;
+    client
+        .expect_message(
+            "cs/marker",
+            "marker",
+            "[MQTT-3.1.2-4] subscriptions discarded",
+        )
+        .await;
+    client.disconnect().await;
+    wait_online(&broker, 1).await;
+
+    // The clean session ended with its connection: nothing to resume [MQTT-3.1.2-6].
+    reconnect(
+        addr,
+        persistent(version, "c", false),
+        false,
+        "[MQTT-3.2.2-3] no session",
+    )
+    .await;
+}
+
+/// [MQTT-3.1.2-5, MQTT-3.2.2-3] (3.1.1: [MQTT-3.1.2-4, MQTT-3.2.2-2]): a persistent session
+/// keeps its subscriptions and queues QoS 1 and 2 messages while its client is away
+/// [MQTT-4.5.0-1]; they are delivered, in order, when it resumes with Session Present 1.
+async fn persistent_session_queues_while_offline_mqtt_3_2_2_3(version: ProtocolVersion) {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let filters = [("ps/1", QoS::AtLeastOnce), ("ps/2", QoS::ExactlyOnce)];
+    let mut client = reconnect(addr, persistent(version, "p", false), false, "first").await;
+    for (filter, qos) in filters {
+        client.subscribe(filter, qos).await;
+    }
+    client.disconnect().await;
+    wait_online(&broker, 0).await;
+
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("ps/1", "a", QoS::AtLeastOnce)
+        .await;
+    publisher
+        .publish_simple("ps/2", "b", QoS::ExactlyOnce)
+        .await;
+    publisher
+        .publish_simple("ps/1", "c", QoS::ExactlyOnce)
+        .await;
+
+    let mut client = reconnect(
+        addr,
+        persistent(version, "p", false),
+        true,
+        "[MQTT-3.2.2-3]",
+    )
+    .await;
+    let got = client.receive_messages(3).await;
+    let summary: Vec<(&str, QoS)> = got.iter().map(|p| (text(p), p.qos)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("a", QoS::AtLeastOnce),
+            ("b", QoS::ExactlyOnce),
+            ("c", QoS::AtLeastOnce)
+        ],
+        "[MQTT-4.5.0-1] queued while offline, in order"
+    );
+    publisher
+        .publish_simple("ps/2", "online", QoS::AtLeastOnce)
+        .await;
+    client
+        .expect_message("ps/2", "online", "[MQTT-3.1.2-5] subscriptions kept")
+        .await;
+}
+
+/// [MQTT-4.4.0-1]: PUBLISHes sent but not acknowledged when the connection dropped are sent
+/// again on resumption, with their packet identifiers, DUP set [MQTT-3.3.1-1], in their
+/// original order [MQTT-4.6.0-1]; once acknowledged they are not sent again.
+async fn unacknowledged_publishes_are_resent_mqtt_4_4_0_1(version: ProtocolVersion) {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "r", false), false, "first").await;
+    client.subscribe("re/t", QoS::ExactlyOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for (payload, qos) in [
+        ("1", QoS::AtLeastOnce),
+        ("2", QoS::ExactlyOnce),
+        ("3", QoS::AtLeastOnce),
+    ] {
+        publisher.publish_simple("re/t", payload, qos).await;
+    }
+    let mut first = Vec::new();
+    for _ in 0..3 {
+        first.push(client.recv_publish().await);
+    }
+    drop(client); // no acknowledgement, no DISCONNECT
+    wait_online(&broker, 1).await;
+
+    let mut client = reconnect(
+        addr,
+        persistent(version, "r", false),
+        true,
+        "[MQTT-3.2.2-3]",
+    )
+    .await;
+    let again = client.receive_messages(3).await;
+    for (old, new) in first.iter().zip(&again) {
+        assert!(!old.dup, "[MQTT-4.3.2-2] DUP 0 the first time");
+        assert!(new.dup, "[MQTT-3.3.1-1] DUP 1 when resent");
+        assert_eq!(
+            new.packet_id, old.packet_id,
+            "[MQTT-4.4.0-1] original packet identifier"
+        );
+        assert_eq!(
+            (new.qos, text(new)),
+            (old.qos, text(old)),
+            "[MQTT-4.6.0-1] same order"
+        );
+    }
+    client
+        .expect_nothing("[MQTT-4.4.0-1] no resend once acknowledged")
+        .await;
+}
+
+/// [MQTT-4.4.0-1]: a QoS 2 message whose PUBREC arrived is resumed with PUBREL, not with the
+/// PUBLISH [MQTT-4.3.3-6].
+async fn pubrel_is_resent_mqtt_4_4_0_1(version: ProtocolVersion) {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "q2", false), false, "first").await;
+    client.subscribe("rel/t", QoS::ExactlyOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("rel/t", "x", QoS::ExactlyOnce)
+        .await;
+    let got = client.recv_publish().await;
+    let id = got.packet_id.expect("QoS 2");
+    client.send(Packet::PubRec(PubResponse::new(id))).await;
+    match client.recv().await {
+        Packet::PubRel(rel) => assert_eq!(rel.packet_id, id, "[MQTT-4.3.3-4]"),
+        other => panic!("[MQTT-4.3.3-4] expected PUBREL, got {other:?}"),
+    }
+    drop(client); // no PUBCOMP
+    wait_online(&broker, 1).await;
+
+    let mut client = reconnect(
+        addr,
+        persistent(version, "q2", false),
+        true,
+        "[MQTT-3.2.2-3]",
+    )
+    .await;
+    match client.recv().await {
+        Packet::PubRel(rel) => assert_eq!(rel.packet_id, id, "[MQTT-4.4.0-1] PUBREL resent"),
+        other => panic!("[MQTT-4.3.3-6] expected PUBREL, not {other:?}"),
+    }
+    client.send(Packet::PubComp(PubResponse::new(id))).await;
+    client
+        .expect_nothing("[MQTT-4.3.3-6] the PUBLISH is not resent")
+        .await;
+}
+
+/// [MQTT-4.1.0-2, MQTT-3.1.2-25] (5.0): a session is kept for its Session Expiry Interval
+/// after the connection closes and discarded after it. The registry sweeps every second;
+/// the test runs on tokio's paused clock.
+#[tokio::test(start_paused = true)]
+async fn session_expires_after_its_interval_mqtt_4_1_0_2() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut connect = connect_packet(version, "e", false);
+    connect.properties.session_expiry_interval = Some(2);
+    let mut client = reconnect(addr, connect.clone(), false, "first").await;
+    client.subscribe("exp/t", QoS::AtLeastOnce).await;
+    client.disconnect().await;
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = reconnect(addr, connect.clone(), true, "[MQTT-3.1.2-25] kept 1 s of 2").await;
+    client.disconnect().await;
+    wait_online(&broker, 0).await;
+    assert_eq!(broker.hub().registry.counts(), (0, 1));
+
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        broker.hub().registry.counts(),
+        (0, 0),
+        "[MQTT-4.1.0-2] expired"
+    );
+    let mut client = reconnect(addr, connect, false, "[MQTT-4.1.0-2] gone after 2 s").await;
+    client.subscribe("exp/marker", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("exp/t", "old", QoS::AtLeastOnce)
+        .await;
+    publisher
+        .publish_simple("exp/marker", "marker", QoS::AtLeastOnce)
+        .await;
+    client
+        .expect_message(
+            "exp/marker",
+            "marker",
+            "[MQTT-4.1.0-2] subscriptions gone too",
+        )
+        .await;
+}
+
+/// (5.0) Clean Start 0 without a Session Expiry Interval: the session ends with the
+/// connection (§3.1.2.11.2), so the next connection finds none.
+#[tokio::test]
+async fn session_without_expiry_ends_with_connection() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let connect = connect_packet(version, "z", false);
+    let mut client = reconnect(addr, connect.clone(), false, "first").await;
+    client.subscribe("z/t", QoS::AtLeastOnce).await;
+    client.disconnect().await;
+    wait_online(&broker, 0).await;
+    reconnect(addr, connect, false, "[MQTT-3.2.2-3] no session kept").await;
+}
+
+per_version!(
+    clean_start_discards_the_session_mqtt_3_1_2_4,
+    persistent_session_queues_while_offline_mqtt_3_2_2_3,
+    unacknowledged_publishes_are_resent_mqtt_4_4_0_1,
+    pubrel_is_resent_mqtt_4_4_0_1,
+);
