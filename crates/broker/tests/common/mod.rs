@@ -17,7 +17,7 @@ use tern_codec::{
     Unsubscribe, Will,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
 
 /// How long the client waits for something the broker must send.
@@ -223,6 +223,44 @@ impl Client {
             buf: BytesMut::with_capacity(4096),
             version,
             awaiting_pubrel: Vec::new(),
+        }
+    }
+
+    /// Opens a TCP connection whose receive buffer is as small as the system allows, for a
+    /// client that is meant to fall behind.
+    pub(crate) async fn open_small(addr: SocketAddr, version: ProtocolVersion) -> Client {
+        let socket = TcpSocket::new_v4().expect("TCP socket");
+        socket.set_recv_buffer_size(4096).expect("set SO_RCVBUF");
+        let stream = timeout(TIMEOUT, socket.connect(addr))
+            .await
+            .expect("TCP connect timed out")
+            .expect("TCP connect");
+        stream.set_nodelay(true).expect("set TCP_NODELAY");
+        Client {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+            version,
+            awaiting_pubrel: Vec::new(),
+        }
+    }
+
+    /// Sends `connect` on a fresh connection; `None` if the broker closes it instead of
+    /// answering (or before the CONNECT could be written).
+    pub(crate) async fn try_connect(
+        addr: SocketAddr,
+        connect: Connect,
+    ) -> Option<(Client, ConnAck)> {
+        let mut client = Client::open(addr, connect.protocol).await;
+        let bytes = encode(&Packet::Connect(Box::new(connect)), client.version);
+        timeout(TIMEOUT, client.stream.write_all(&bytes))
+            .await
+            .expect("write timed out")
+            .ok()?;
+        match client.next_event(TIMEOUT).await {
+            Some(Event::Packet(Packet::ConnAck(connack))) => Some((client, connack)),
+            Some(Event::Closed) => None,
+            Some(Event::Packet(p)) => panic!("expected CONNACK, got {p:?}"),
+            None => panic!("no CONNACK and no close within {TIMEOUT:?}"),
         }
     }
 

@@ -1,0 +1,248 @@
+//! The broker's limits over real sockets: packet size, topic size, connections, queues,
+//! and a subscriber that stops reading.
+//!
+//! Every limit has a config key (`limits.*`); these tests set small values and check what
+//! happens at and past them. Rule ids are MQTT 5.0's.
+
+#[macro_use]
+mod common;
+
+use std::num::NonZeroU32;
+
+use common::*;
+use tern_broker::metrics::Metrics;
+use tern_codec::{Packet, ProtocolVersion, QoS, ReasonCode};
+
+/// A PUBLISH (QoS 0) of exactly `size` bytes on the wire.
+fn publish_of_size(version: ProtocolVersion, topic: &str, size: usize) -> Vec<u8> {
+    let fixed = 1 + 2; // type byte and a two byte remaining length (128..16383)
+    let properties = usize::from(version.is_v5());
+    let payload = size - fixed - 2 - topic.len() - properties;
+    let bytes = encode(
+        &Packet::Publish(publish(topic, &"x".repeat(payload), QoS::AtMostOnce, 0)),
+        version,
+    );
+    assert_eq!(bytes.len(), size);
+    bytes
+}
+
+/// [MQTT-3.2.2-15]: a packet over the broker's Maximum Packet Size (told to 5.0 clients in
+/// CONNACK) ends the connection, with DISCONNECT 0x95 for 5.0 (§4.13); one of exactly that
+/// size is accepted. The size is checked from the fixed header, before the body is read.
+async fn packet_over_maximum_size_disconnects_mqtt_3_2_2_15(version: ProtocolVersion) {
+    let mut config = config();
+    config.limits.max_packet_size = 1024;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let (mut client, connack) =
+        Client::connect_with(addr, connect_packet(version, "big", true)).await;
+    if version.is_v5() {
+        assert_eq!(
+            connack.properties.maximum_packet_size,
+            NonZeroU32::new(1024)
+        );
+    }
+    client
+        .send_raw(&publish_of_size(version, "big/t", 1024))
+        .await;
+    client.ping().await;
+    // Only the fixed header of a 2,003 byte PUBLISH: refused before the body arrives.
+    client.send_raw(&[0x30, 0xD0, 0x0F]).await;
+    client
+        .expect_disconnect(ReasonCode::PacketTooLarge, "[MQTT-3.2.2-15]")
+        .await;
+}
+
+/// [MQTT-3.1.2-27, MQTT-3.1.2-28] (5.0): the broker does not send a client a packet over
+/// the client's Maximum Packet Size; it drops that message for that client and goes on.
+#[tokio::test]
+async fn client_maximum_packet_size_is_respected_mqtt_3_1_2_27() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut connect = connect_packet(version, "small", true);
+    connect.properties.maximum_packet_size = NonZeroU32::new(64);
+    let (mut small, _) = Client::connect_with(addr, connect).await;
+    small.subscribe("mps/t", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("mps/t", &"x".repeat(100), QoS::AtLeastOnce)
+        .await;
+    publisher
+        .publish_simple("mps/t", "fits", QoS::AtLeastOnce)
+        .await;
+    small
+        .expect_message(
+            "mps/t",
+            "fits",
+            "[MQTT-3.1.2-28] too large for the client: dropped",
+        )
+        .await;
+}
+
+/// Topic names over `limits.max_topic_length` or `limits.max_topic_levels` end the
+/// connection (5.0: DISCONNECT 0x90 Topic Name invalid).
+async fn topic_over_limits_disconnects(version: ProtocolVersion) {
+    let mut config = config();
+    config.limits.max_topic_length = 32;
+    config.limits.max_topic_levels = 4;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let mut fine = Client::connect(addr, version, "fine").await;
+    fine.publish_simple("a/b/c/d", "at the limits", QoS::AtLeastOnce)
+        .await;
+    fine.publish_simple(&"t".repeat(32), "at the limits", QoS::AtLeastOnce)
+        .await;
+    for topic in ["a/b/c/d/e".to_owned(), "t".repeat(33)] {
+        let mut client = Client::connect(addr, version, "over").await;
+        client
+            .send(Packet::Publish(publish(&topic, "x", QoS::AtMostOnce, 0)))
+            .await;
+        client
+            .expect_disconnect(ReasonCode::TopicNameInvalid, &format!("topic {topic}"))
+            .await;
+    }
+}
+
+/// A client identifier over `limits.max_client_id_length` is refused: CONNACK 0x85 (5.0)
+/// or 0x02 (3.1.1), then the connection closes [MQTT-3.1.3-8].
+async fn client_id_over_limit_is_refused_mqtt_3_1_3_8(version: ProtocolVersion) {
+    let mut config = config();
+    config.limits.max_client_id_length = 23;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    Client::connect(addr, version, &"c".repeat(23)).await;
+    let connect = connect_packet(version, &"c".repeat(24), true);
+    let (mut client, connack) = Client::connect_with(addr, connect).await;
+    assert_eq!(
+        connack.reason_code,
+        ReasonCode::ClientIdentifierNotValid,
+        "[MQTT-3.1.3-8]"
+    );
+    assert!(!connack.session_present, "[MQTT-3.2.2-6]");
+    client.expect_closed("[MQTT-3.1.3-8]").await;
+}
+
+/// `limits.max_connections`: past the limit a new connection is closed at once; when a
+/// client leaves, its place is free again.
+async fn max_connections_closes_extra_connections(version: ProtocolVersion) {
+    let mut config = config();
+    config.limits.max_connections = 2;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let first = Client::connect(addr, version, "one").await;
+    let mut second = Client::connect(addr, version, "two").await;
+    let mut third = Client::open(addr, version).await;
+    third.expect_closed("max_connections reached").await;
+    second.ping().await;
+
+    first.disconnect().await;
+    let mut attempts = 0;
+    let mut fourth = loop {
+        attempts += 1;
+        match Client::try_connect(addr, connect_packet(version, "four", true)).await {
+            Some((client, connack)) => {
+                assert_eq!(connack.reason_code, ReasonCode::Success);
+                break client;
+            }
+            None if attempts < 100 => {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await
+            }
+            None => panic!("the place of a departed client never became free"),
+        }
+    };
+    fourth.ping().await;
+}
+
+/// `limits.max_queued_messages`: an offline persistent session queues that many QoS 1
+/// messages and drops the rest, counting them (`$SYS/broker/publish/messages/dropped`);
+/// the queued ones arrive, in order, when the client comes back.
+async fn offline_queue_stops_at_its_limit(version: ProtocolVersion) {
+    let mut config = config();
+    config.limits.max_queued_messages = 5;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let (mut client, _) = Client::connect_with(addr, persistent(version, "away", false)).await;
+    client.subscribe("queue/t", QoS::AtLeastOnce).await;
+    client.disconnect().await;
+    wait_online(&broker, 0).await;
+
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for i in 1..=8 {
+        publisher
+            .publish_simple("queue/t", &i.to_string(), QoS::AtLeastOnce)
+            .await;
+    }
+    let metrics = &broker.hub().metrics;
+    assert_eq!(
+        Metrics::get(&metrics.publish_dropped),
+        3,
+        "8 published, 5 queued"
+    );
+    let sys = tern_broker::sys::snapshot(broker.hub());
+    let dropped = sys
+        .iter()
+        .find(|(topic, _)| *topic == "$SYS/broker/publish/messages/dropped")
+        .map(|(_, value)| value.as_str());
+    assert_eq!(dropped, Some("3"));
+
+    let (mut client, connack) =
+        Client::connect_with(addr, persistent(version, "away", false)).await;
+    assert!(connack.session_present, "[MQTT-3.2.2-3]");
+    let got = client.receive_messages(5).await;
+    let payloads: Vec<&str> = got.iter().map(text).collect();
+    assert_eq!(
+        payloads,
+        ["1", "2", "3", "4", "5"],
+        "the first five, in order"
+    );
+    publisher
+        .publish_simple("queue/t", "marker", QoS::AtLeastOnce)
+        .await;
+    client
+        .expect_message("queue/t", "marker", "nothing past the queue limit")
+        .await;
+}
+
+/// A subscriber that never reads does not hold up anyone else: the publisher's
+/// acknowledgements and another subscriber's deliveries keep flowing while the slow one's
+/// socket, write buffer and queue fill, and past that its messages are dropped.
+async fn slow_subscriber_does_not_block_others(version: ProtocolVersion) {
+    const N: usize = 400;
+    let payload = "p".repeat(16 * 1024); // 400 x 16 KiB: far more than the slow one can hold
+    let mut config = config();
+    config.limits.max_queued_messages = 50;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let mut slow = Client::open_small(addr, version).await;
+    slow.send(Packet::Connect(Box::new(connect_packet(
+        version, "slow", true,
+    ))))
+    .await;
+    assert_eq!(slow.recv_connack().await.reason_code, ReasonCode::Success);
+    slow.subscribe("slow/t", QoS::AtMostOnce).await;
+    let mut fast = Client::subscriber(addr, version, "fast", &[("slow/t", QoS::AtMostOnce)]).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+
+    let publish_all = async {
+        for i in 0..N {
+            let p = publish("slow/t", &payload, QoS::AtLeastOnce, (i % 1000 + 1) as u16);
+            publisher.publish(p).await;
+        }
+    };
+    let (_, received) = tokio::join!(publish_all, fast.receive_messages(N));
+    assert_eq!(received.len(), N);
+    assert!(received.iter().all(|p| p.payload.len() == payload.len()));
+    let dropped = Metrics::get(&broker.hub().metrics.publish_dropped);
+    assert!(dropped > 0, "the slow subscriber's queue overflowed");
+    drop(slow);
+}
+
+per_version!(
+    packet_over_maximum_size_disconnects_mqtt_3_2_2_15,
+    topic_over_limits_disconnects,
+    client_id_over_limit_is_refused_mqtt_3_1_3_8,
+    max_connections_closes_extra_connections,
+    offline_queue_stops_at_its_limit,
+    slow_subscriber_does_not_block_others,
+);
