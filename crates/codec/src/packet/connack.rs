@@ -14,7 +14,8 @@ use crate::wire::Reader;
 /// ([`ReasonCode::to_v3_connack`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConnAck {
-    /// Whether the server resumed a session it held for this client.
+    /// Whether the server resumed a session it held for this client. Always false in MQTT
+    /// 3.1, which has no such flag.
     pub session_present: bool,
     /// How the connection attempt ended.
     pub reason_code: ReasonCode,
@@ -25,9 +26,14 @@ pub struct ConnAck {
 impl ConnAck {
     pub(crate) fn decode(r: &mut Reader, version: ProtocolVersion) -> Result<Self, DecodeError> {
         let flags = r.u8()?;
-        if flags & 0xFE != 0 {
-            return Err(DecodeError::ConnAckReservedFlags);
-        }
+        // MQTT 3.1 does not use this byte ("Reserved values. Not used.") and has no Session
+        // Present flag: it is ignored, as `encode_body` writes it as 0. Later versions use
+        // bit 0 and reserve bits 7-1 [MQTT-3.2.2-1].
+        let session_present = match version {
+            ProtocolVersion::V3_1 => false,
+            _ if flags & 0xFE != 0 => return Err(DecodeError::ConnAckReservedFlags),
+            _ => flags & 1 != 0,
+        };
         let (reason_code, properties) = if version.is_v5() {
             (read_reason_code(r)?, ConnAckProperties::decode(r)?)
         } else {
@@ -40,7 +46,7 @@ impl ConnAck {
             (reason, ConnAckProperties::default())
         };
         Ok(ConnAck {
-            session_present: flags & 1 != 0,
+            session_present,
             reason_code,
             properties,
         })
