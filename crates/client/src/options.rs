@@ -1,0 +1,242 @@
+//! [`ConnectOptions`]: where to connect and how the session behaves, by builder or from a URL.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tern_codec::{ConnectProperties, ProtocolVersion, Will};
+
+use crate::error::{ConnectError, ConnectErrorKind};
+
+/// How to reach the server and what to ask of it.
+///
+/// ```
+/// use std::time::Duration;
+/// use tern_client::{ConnectOptions, ProtocolVersion};
+///
+/// let options = ConnectOptions::new("broker.example", 1883)
+///     .client_id("greenhouse-7")
+///     .protocol(ProtocolVersion::V3_1_1)
+///     .keep_alive(Duration::from_secs(30))
+///     .credentials("alice", "secret");
+/// assert_eq!(options.port(), 1883);
+///
+/// let options = ConnectOptions::from_url("mqtt://alice:secret@broker.example:1884")?;
+/// assert_eq!((options.host(), options.port()), ("broker.example", 1884));
+/// # Ok::<(), tern_client::ConnectError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) client_id: Option<String>,
+    pub(crate) clean_start: bool,
+    pub(crate) keep_alive: Duration,
+    pub(crate) ping_timeout: Option<Duration>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Bytes>,
+    pub(crate) will: Option<Will>,
+    pub(crate) protocol: ProtocolVersion,
+    pub(crate) properties: ConnectProperties,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) reconnect: Option<Backoff>,
+    pub(crate) offline_buffer: usize,
+    pub(crate) subscription_capacity: usize,
+    pub(crate) max_incoming_packet_size: usize,
+}
+
+/// Delays between reconnect attempts: doubled after each failure from `initial` up to
+/// `max`, each one drawn at random from its upper half (jitter), reset after a connection
+/// succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay before the first reconnect attempt.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Options for `host:port` with the defaults: a generated client id, clean start, MQTT
+    /// 5.0, 60 s keep alive, reconnect with [`Backoff::default`], an offline buffer of
+    /// 1,000 publishes.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        ConnectOptions {
+            host: host.into(),
+            port,
+            client_id: None,
+            clean_start: true,
+            keep_alive: Duration::from_secs(60),
+            ping_timeout: None,
+            username: None,
+            password: None,
+            will: None,
+            protocol: ProtocolVersion::V5,
+            properties: ConnectProperties::default(),
+            connect_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            reconnect: Some(Backoff::default()),
+            offline_buffer: 1000,
+            subscription_capacity: 1024,
+            max_incoming_packet_size: 1 << 20,
+        }
+    }
+
+    /// Options from a URL: `mqtt://[user[:password]@]host[:port]` (`tcp://` is the same;
+    /// the port defaults to 1883). User and password may be percent-encoded. `mqtts://` and
+    /// `ssl://` are refused until TLS is supported.
+    pub fn from_url(url: &str) -> Result<Self, ConnectError> {
+        let parsed = crate::url::parse(url)
+            .map_err(|e| ConnectError::with_source(ConnectErrorKind::InvalidOptions, e))?;
+        let mut options = ConnectOptions::new(parsed.host, parsed.port);
+        options.username = parsed.username;
+        options.password = parsed.password.map(Bytes::from);
+        Ok(options)
+    }
+
+    /// The host to connect to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sets the host.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Sets the port.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The client identifier. Without one the client makes up `tern-` and 16 hex digits,
+    /// the same for every reconnect of this client.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// Clean Start (5.0) / Clean Session (3.1.1) for the first connection. Default true.
+    ///
+    /// MQTT 5.0 reconnects always ask to resume (Clean Start 0), so a session with a
+    /// [`session_expiry`](Self::session_expiry) survives a dropped connection; MQTT 3.1.1
+    /// reconnects repeat this flag, since a 3.1.1 session without Clean Session never ends.
+    pub fn clean_start(mut self, clean: bool) -> Self {
+        self.clean_start = clean;
+        self
+    }
+
+    /// How long the server keeps the session after the connection ends (5.0; rounded down
+    /// to seconds). Default 0: the session ends with the connection.
+    pub fn session_expiry(mut self, expiry: Duration) -> Self {
+        let secs = u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX);
+        self.properties.session_expiry_interval = (secs > 0).then_some(secs);
+        self
+    }
+
+    /// Keep alive: a PINGREQ is sent after this long without sending anything, and the
+    /// connection is declared dead when no answer follows within the ping timeout. Rounded
+    /// down to seconds, at most 65,535; zero turns keep alive off. Default 60 s.
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive.min(Duration::from_secs(u64::from(u16::MAX)));
+        self
+    }
+
+    /// How long to wait for any packet after a PINGREQ before the connection is declared
+    /// dead. Default: the keep alive interval.
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.ping_timeout = Some(timeout);
+        self
+    }
+
+    /// User name and password.
+    pub fn credentials(mut self, username: impl Into<String>, password: impl Into<Bytes>) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+
+    /// User name without a password.
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// The will message, published by the server if the connection ends without DISCONNECT.
+    pub fn will(mut self, will: Will) -> Self {
+        self.will = Some(will);
+        self
+    }
+
+    /// Protocol version: [`ProtocolVersion::V5`] (default), [`ProtocolVersion::V3_1_1`]
+    /// or [`ProtocolVersion::V3_1`].
+    pub fn protocol(mut self, version: ProtocolVersion) -> Self {
+        self.protocol = version;
+        self
+    }
+
+    /// MQTT 5.0 CONNECT properties (Receive Maximum, Maximum Packet Size, Topic Alias
+    /// Maximum, user properties, ...). The session expiry set here and by
+    /// [`session_expiry`](Self::session_expiry) is the same field.
+    pub fn properties(mut self, properties: ConnectProperties) -> Self {
+        self.properties = properties;
+        self
+    }
+
+    /// Time allowed for TCP connect plus CONNACK. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time allowed for one batch of writes before the connection is given up. Default 30 s.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Reconnect delays; `None` turns reconnecting off (the client closes when its
+    /// connection is lost). Default [`Backoff::default`].
+    pub fn reconnect(mut self, backoff: Option<Backoff>) -> Self {
+        self.reconnect = backoff;
+        self
+    }
+
+    /// Most publishes held while disconnected or waiting for a slot in the server's
+    /// Receive Maximum; one more fails at once with
+    /// [`PublishErrorKind::BufferFull`](crate::PublishErrorKind::BufferFull). Default 1,000.
+    pub fn offline_buffer(mut self, publishes: usize) -> Self {
+        self.offline_buffer = publishes;
+        self
+    }
+
+    /// Messages each [`Subscription`](crate::Subscription) holds before new ones are dropped
+    /// (and counted in [`Subscription::dropped`](crate::Subscription::dropped)). Default 1,024.
+    pub fn subscription_capacity(mut self, messages: usize) -> Self {
+        self.subscription_capacity = messages.max(1);
+        self
+    }
+
+    /// Largest packet accepted from the server; a larger one ends the connection. Sent to
+    /// MQTT 5.0 servers as Maximum Packet Size unless the properties set one. Default 1 MiB.
+    pub fn max_incoming_packet_size(mut self, bytes: usize) -> Self {
+        self.max_incoming_packet_size = bytes.max(2);
+        self
+    }
+}

@@ -1,0 +1,215 @@
+//! Incoming PUBLISH flows (§4.3, §4.4) and the server's Topic Aliases (§3.3.2.3.4).
+//!
+//! Rules:
+//! - QoS 1: deliver, answer PUBACK.
+//! - QoS 2: deliver once and answer PUBREC; until the PUBREL for that packet identifier
+//!   arrives, a PUBLISH with the same identifier is the same message and is answered with
+//!   PUBREC again without delivering it [MQTT-4.3.3-9]. PUBREL is answered with PUBCOMP
+//!   (with Packet Identifier not found when it is unknown, §3.7.2.1).
+//! - When the server did not keep the session, the identifiers it had in flight mean
+//!   nothing any more: the set is cleared.
+//! - Topic Alias: a PUBLISH with a topic and an alias sets the alias for this connection; one
+//!   with an empty topic uses it [MQTT-3.3.2-12]. An alias of 0 or above the Topic Alias
+//!   Maximum the client announced, or an unknown alias with an empty topic, is a protocol
+//!   error (0x94 Topic Alias invalid) [MQTT-3.3.2-8, MQTT-3.3.2-9]. Aliases last one
+//!   connection [MQTT-3.3.2-7].
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU16;
+
+use tern_codec::{Packet, PacketId, PubResponse, Publish, QoS, ReasonCode, TopicName};
+
+/// What to do with an incoming PUBLISH.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    /// The message to deliver, with its topic resolved; `None` for a QoS 2 repeat.
+    pub(crate) deliver: Option<Publish>,
+    /// The acknowledgement to send, if the QoS asks for one.
+    pub(crate) ack: Option<Packet>,
+}
+
+/// Why an incoming PUBLISH breaks the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TopicAliasInvalid;
+
+/// State of incoming flows on this session.
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    awaiting_pubrel: HashSet<PacketId>,
+    aliases: HashMap<NonZeroU16, TopicName>,
+    alias_maximum: u16,
+}
+
+impl Inbound {
+    /// `alias_maximum` is the Topic Alias Maximum the client sends in CONNECT.
+    pub(crate) fn new(alias_maximum: u16) -> Self {
+        Inbound {
+            awaiting_pubrel: HashSet::new(),
+            aliases: HashMap::new(),
+            alias_maximum,
+        }
+    }
+
+    /// A new connection: aliases start empty; the QoS 2 set survives only in a kept session.
+    pub(crate) fn on_connected(&mut self, session_present: bool) {
+        self.aliases.clear();
+        if !session_present {
+            self.awaiting_pubrel.clear();
+        }
+    }
+
+    /// Handles a PUBLISH from the server.
+    pub(crate) fn on_publish(
+        &mut self,
+        mut publish: Publish,
+    ) -> Result<Accepted, TopicAliasInvalid> {
+        if let Some(alias) = publish.properties.topic_alias.take() {
+            if alias.get() > self.alias_maximum {
+                return Err(TopicAliasInvalid);
+            }
+            if publish.topic.is_empty() {
+                publish.topic = self.aliases.get(&alias).cloned().ok_or(TopicAliasInvalid)?;
+            } else {
+                self.aliases.insert(alias, publish.topic.detached());
+            }
+        }
+        let id = publish.packet_id;
+        Ok(match (publish.qos, id) {
+            (QoS::AtLeastOnce, Some(id)) => Accepted {
+                deliver: Some(publish),
+                ack: Some(Packet::PubAck(PubResponse::new(id))),
+            },
+            (QoS::ExactlyOnce, Some(id)) => Accepted {
+                deliver: self.awaiting_pubrel.insert(id).then_some(publish),
+                ack: Some(Packet::PubRec(PubResponse::new(id))),
+            },
+            _ => Accepted {
+                deliver: Some(publish),
+                ack: None,
+            },
+        })
+    }
+
+    /// Handles a PUBREL: the QoS 2 message is released; answer PUBCOMP.
+    pub(crate) fn on_pubrel(&mut self, rel: &PubResponse) -> Packet {
+        let mut comp = PubResponse::new(rel.packet_id);
+        if !self.awaiting_pubrel.remove(&rel.packet_id) {
+            comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+        }
+        Packet::PubComp(comp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publish(topic: &str, qos: QoS, id: u16) -> Publish {
+        let topic = if topic.is_empty() {
+            TopicName::default()
+        } else {
+            TopicName::try_from(topic).unwrap()
+        };
+        let mut p = Publish::new(topic, "x");
+        p.qos = qos;
+        p.packet_id = PacketId::new(id);
+        p
+    }
+
+    #[test]
+    fn qos2_is_delivered_once_until_pubrel_4_3_3_9() {
+        let mut inbound = Inbound::new(0);
+        let first = inbound
+            .on_publish(publish("a", QoS::ExactlyOnce, 5))
+            .unwrap();
+        assert!(first.deliver.is_some());
+        let mut again = publish("a", QoS::ExactlyOnce, 5);
+        again.dup = true;
+        let again = inbound.on_publish(again).unwrap();
+        assert_eq!(again.deliver, None);
+        let id = PacketId::new(5).unwrap();
+        assert_eq!(again.ack, Some(Packet::PubRec(PubResponse::new(id))));
+        assert_eq!(
+            inbound.on_pubrel(&PubResponse::new(id)),
+            Packet::PubComp(PubResponse::new(id))
+        );
+        // Released: the identifier may carry a new message.
+        assert!(inbound
+            .on_publish(publish("a", QoS::ExactlyOnce, 5))
+            .unwrap()
+            .deliver
+            .is_some());
+    }
+
+    #[test]
+    fn unknown_pubrel_answers_not_found() {
+        let mut inbound = Inbound::new(0);
+        let id = PacketId::new(9).unwrap();
+        let Packet::PubComp(comp) = inbound.on_pubrel(&PubResponse::new(id)) else {
+            panic!("PUBCOMP expected");
+        };
+        assert_eq!(comp.reason_code, ReasonCode::PacketIdentifierNotFound);
+    }
+
+    #[test]
+    fn a_lost_session_forgets_qos2_ids() {
+        let mut inbound = Inbound::new(0);
+        inbound
+            .on_publish(publish("a", QoS::ExactlyOnce, 5))
+            .unwrap();
+        inbound.on_connected(true);
+        assert_eq!(
+            inbound
+                .on_publish(publish("a", QoS::ExactlyOnce, 5))
+                .unwrap()
+                .deliver,
+            None
+        );
+        inbound.on_connected(false);
+        assert!(inbound
+            .on_publish(publish("a", QoS::ExactlyOnce, 5))
+            .unwrap()
+            .deliver
+            .is_some());
+    }
+
+    #[test]
+    fn topic_aliases_3_3_2_12() {
+        let mut inbound = Inbound::new(2);
+        let mut set = publish("long/topic", QoS::AtMostOnce, 0);
+        set.properties.topic_alias = NonZeroU16::new(2);
+        let set = inbound.on_publish(set).unwrap().deliver.unwrap();
+        assert_eq!(set.topic.as_str(), "long/topic");
+        assert_eq!(set.properties.topic_alias, None);
+
+        let mut used = publish("", QoS::AtMostOnce, 0);
+        used.properties.topic_alias = NonZeroU16::new(2);
+        assert_eq!(
+            inbound
+                .on_publish(used)
+                .unwrap()
+                .deliver
+                .unwrap()
+                .topic
+                .as_str(),
+            "long/topic"
+        );
+
+        let mut unknown = publish("", QoS::AtMostOnce, 0);
+        unknown.properties.topic_alias = NonZeroU16::new(1);
+        assert_eq!(inbound.on_publish(unknown), Err(TopicAliasInvalid));
+
+        let mut too_high = publish("t", QoS::AtMostOnce, 0);
+        too_high.properties.topic_alias = NonZeroU16::new(3);
+        assert_eq!(inbound.on_publish(too_high), Err(TopicAliasInvalid));
+
+        inbound.on_connected(true);
+        let mut after = publish("", QoS::AtMostOnce, 0);
+        after.properties.topic_alias = NonZeroU16::new(2);
+        assert_eq!(
+            inbound.on_publish(after),
+            Err(TopicAliasInvalid),
+            "aliases last one connection"
+        );
+    }
+}

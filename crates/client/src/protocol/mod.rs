@@ -1,0 +1,465 @@
+//! The sans-IO protocol core: everything the client knows about MQTT, with no sockets, no
+//! clock reads and no tasks.
+//!
+//! [`Protocol`] is driven by the connection task ([`crate::connection`]) and by tests alike:
+//! commands go in ([`Protocol::publish`], [`Protocol::subscribe`], ...), packets from the
+//! server go in with [`Protocol::handle_packet`], time goes in with
+//! [`Protocol::handle_timeout`]; packets to write come out of [`Protocol::poll_transmit`],
+//! outcomes and messages out of [`Protocol::poll_event`], and the next deadline out of
+//! [`Protocol::poll_timeout`]. The current time is always passed in.
+//!
+//! The phases of a connection: `Offline` → [`Protocol::start_connection`] queues CONNECT →
+//! `AwaitingConnAck` (nothing else is written; the connect timeout runs) → CONNACK →
+//! `Connected` → [`Protocol::connection_lost`] → `Offline`, or [`Protocol::disconnect`] →
+//! `Closed`.
+//!
+//! The jobs are split by flow: [`outbound`] (the offline buffer and QoS 1/2 in flight),
+//! [`inbound`] (QoS 2 deduplication, topic aliases), [`subscriptions`] (what is subscribed
+//! and routing), [`keep_alive`], [`packet_ids`].
+
+pub(crate) mod inbound;
+pub(crate) mod keep_alive;
+pub(crate) mod outbound;
+pub(crate) mod packet_ids;
+pub(crate) mod subscriptions;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use tern_codec::{
+    ConnAck, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode,
+    SubscriptionOptions, TopicFilter,
+};
+
+use self::inbound::Inbound;
+use self::keep_alive::{KeepAlive, KeepAliveAction};
+use self::outbound::{Completion, Outbound, Step};
+use self::packet_ids::PacketIds;
+use self::subscriptions::{SubCompletion, Subscriptions};
+use crate::error::{LinkError, PublishErrorKind};
+use crate::message::Message;
+
+/// Names the caller waiting for a publish or subscribe outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Token(pub(crate) u64);
+
+/// Names one subscription stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SubKey(pub(crate) u64);
+
+/// What the core needs from the connect options.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// The CONNECT to send; `clean_start` is the first connection's.
+    pub(crate) connect: Connect,
+    /// Keep alive interval (whole seconds), unless the server imposes one.
+    pub(crate) keep_alive: Duration,
+    /// How long a PINGREQ may go unanswered; `None`: the keep alive interval.
+    pub(crate) ping_timeout: Option<Duration>,
+    /// How long CONNACK may take.
+    pub(crate) connect_timeout: Duration,
+    /// Capacity of the offline buffer.
+    pub(crate) offline_buffer: usize,
+}
+
+/// The server's limits, from CONNACK (defaults for MQTT 3.x).
+#[derive(Debug, Clone)]
+pub(crate) struct ServerLimits {
+    pub(crate) version: ProtocolVersion,
+    pub(crate) receive_maximum: u16,
+    pub(crate) maximum_qos: QoS,
+    pub(crate) retain_available: bool,
+    pub(crate) maximum_packet_size: u32,
+    pub(crate) subscription_identifiers: bool,
+}
+
+impl ServerLimits {
+    fn new(version: ProtocolVersion) -> Self {
+        ServerLimits {
+            version,
+            receive_maximum: u16::MAX,
+            maximum_qos: QoS::ExactlyOnce,
+            retain_available: true,
+            maximum_packet_size: u32::MAX,
+            subscription_identifiers: version.is_v5(),
+        }
+    }
+
+    fn from_connack(version: ProtocolVersion, ack: &ConnAck) -> Self {
+        let mut limits = ServerLimits::new(version);
+        let p = &ack.properties;
+        if let Some(max) = p.receive_maximum {
+            limits.receive_maximum = max.get();
+        }
+        limits.maximum_qos = p.maximum_qos.unwrap_or(QoS::ExactlyOnce);
+        limits.retain_available = p.retain_available.unwrap_or(true);
+        if let Some(max) = p.maximum_packet_size {
+            limits.maximum_packet_size = max.get();
+        }
+        limits.subscription_identifiers =
+            version.is_v5() && p.subscription_identifiers_available.unwrap_or(true);
+        limits
+    }
+
+    /// Whether the server accepts this publish.
+    pub(crate) fn check(&self, publish: &Publish) -> Result<(), PublishErrorKind> {
+        if publish.qos > self.maximum_qos {
+            return Err(PublishErrorKind::QoSNotSupported);
+        }
+        if publish.retain && !self.retain_available {
+            return Err(PublishErrorKind::RetainNotSupported);
+        }
+        let size = publish.encoded_len(self.version);
+        if u32::try_from(size).map_or(true, |size| size > self.maximum_packet_size) {
+            return Err(PublishErrorKind::PacketTooLarge);
+        }
+        Ok(())
+    }
+}
+
+/// An outcome or a message for the connection task to hand on.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// CONNACK accepted the connection.
+    Connected {
+        /// The server kept the session.
+        session_present: bool,
+    },
+    /// A publish is done.
+    Published(Completion),
+    /// A subscribe is done.
+    Subscribed(SubCompletion),
+    /// A message for these streams.
+    Message {
+        /// The streams it goes to.
+        targets: Vec<SubKey>,
+        /// The message (boxed: it is much larger than the other events).
+        message: Box<Message>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Offline,
+    AwaitingConnAck { deadline: Instant },
+    Connected,
+    Closed,
+}
+
+/// The client's protocol state across connections.
+#[derive(Debug)]
+pub(crate) struct Protocol {
+    config: Config,
+    version: ProtocolVersion,
+    phase: Phase,
+    connected_once: bool,
+    limits: ServerLimits,
+    ids: PacketIds,
+    outbound: Outbound,
+    inbound: Inbound,
+    subscriptions: Subscriptions,
+    keep_alive: KeepAlive,
+    transmits: VecDeque<Packet>,
+    events: VecDeque<Event>,
+}
+
+impl Protocol {
+    pub(crate) fn new(config: Config, now: Instant) -> Self {
+        let version = config.connect.protocol;
+        let alias_maximum = if version.is_v5() {
+            config.connect.properties.topic_alias_maximum.unwrap_or(0)
+        } else {
+            0
+        };
+        Protocol {
+            version,
+            phase: Phase::Offline,
+            connected_once: false,
+            limits: ServerLimits::new(version),
+            ids: PacketIds::new(),
+            outbound: Outbound::new(config.offline_buffer),
+            inbound: Inbound::new(alias_maximum),
+            subscriptions: Subscriptions::new(version.is_v5()),
+            keep_alive: KeepAlive::new(now),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            config,
+        }
+    }
+
+    /// The protocol version of every connection.
+    pub(crate) fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// True between an accepted CONNACK and the end of the connection.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.phase == Phase::Connected
+    }
+
+    /// True after [`Protocol::disconnect`].
+    pub(crate) fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// Publishes waiting in the offline buffer.
+    pub(crate) fn buffered(&self) -> usize {
+        self.outbound.buffered()
+    }
+
+    /// A new network connection is open: queue CONNECT and start the connect timeout.
+    pub(crate) fn start_connection(&mut self, now: Instant) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let mut connect = self.config.connect.clone();
+        if self.connected_once && self.version.is_v5() {
+            connect.clean_start = false;
+        }
+        self.transmits.clear();
+        self.transmits.push_back(Packet::Connect(Box::new(connect)));
+        self.phase = Phase::AwaitingConnAck {
+            deadline: now + self.config.connect_timeout,
+        };
+    }
+
+    /// The network connection is gone; the session state stays for the next one.
+    pub(crate) fn connection_lost(&mut self) {
+        if self.phase != Phase::Closed {
+            self.phase = Phase::Offline;
+        }
+        self.transmits.clear();
+        self.keep_alive.stop();
+        self.outbound.on_disconnected();
+        self.subscriptions.on_disconnected(&mut self.ids);
+    }
+
+    /// Closes the client: DISCONNECT if connected, and every waiting operation fails.
+    pub(crate) fn disconnect(&mut self) {
+        self.transmits.clear();
+        if self.phase == Phase::Connected {
+            self.transmits
+                .push_back(Packet::Disconnect(Disconnect::new(ReasonCode::Success)));
+        }
+        self.phase = Phase::Closed;
+        for done in self.outbound.fail_all(&mut self.ids) {
+            self.events.push_back(Event::Published(done));
+        }
+        for done in self.subscriptions.fail_all() {
+            self.events.push_back(Event::Subscribed(done));
+        }
+    }
+
+    /// Queues a publish; its outcome comes as [`Event::Published`] with `token`.
+    pub(crate) fn publish(&mut self, token: Token, publish: Publish) {
+        if self.phase == Phase::Closed {
+            let err = crate::PublishError::new(PublishErrorKind::Closed);
+            self.events.push_back(Event::Published((token, Err(err))));
+            return;
+        }
+        if let Err(done) = self.outbound.enqueue(token, publish) {
+            self.events.push_back(Event::Published(done));
+        }
+    }
+
+    /// Adds stream `key` on `filter`; the outcome comes as [`Event::Subscribed`].
+    pub(crate) fn subscribe(
+        &mut self,
+        token: Token,
+        key: SubKey,
+        filter: TopicFilter,
+        options: SubscriptionOptions,
+    ) {
+        self.subscriptions.add(token, key, filter, options);
+    }
+
+    /// Stream `key` is gone (dropped).
+    pub(crate) fn unsubscribe(&mut self, key: SubKey) {
+        self.subscriptions.remove(key);
+    }
+
+    /// Handles a packet from the server. An error means the connection must be closed
+    /// (after writing what [`Protocol::poll_transmit`] still gives, such as a DISCONNECT).
+    pub(crate) fn handle_packet(&mut self, now: Instant, packet: Packet) -> Result<(), LinkError> {
+        self.keep_alive.on_received();
+        if let Phase::AwaitingConnAck { .. } = self.phase {
+            return match packet {
+                Packet::ConnAck(ack) => self.on_connack(now, ack),
+                _ => Err(LinkError::Protocol(
+                    "first packet from the server is not CONNACK",
+                )),
+            };
+        }
+        if self.phase != Phase::Connected {
+            return Ok(());
+        }
+        match packet {
+            Packet::Publish(publish) => self.on_publish(publish)?,
+            Packet::PubAck(ack) => {
+                if let Some(done) = self.outbound.on_puback(&mut self.ids, &ack) {
+                    self.events.push_back(Event::Published(done));
+                }
+            }
+            Packet::PubRec(ack) => {
+                let (rel, done) = self.outbound.on_pubrec(&mut self.ids, &ack);
+                self.transmits.extend(rel);
+                if let Some(done) = done {
+                    self.events.push_back(Event::Published(done));
+                }
+            }
+            Packet::PubRel(rel) => {
+                let comp = self.inbound.on_pubrel(&rel);
+                self.transmits.push_back(comp);
+            }
+            Packet::PubComp(ack) => {
+                if let Some(done) = self.outbound.on_pubcomp(&mut self.ids, &ack) {
+                    self.events.push_back(Event::Published(done));
+                }
+            }
+            Packet::SubAck(ack) => {
+                for done in self.subscriptions.on_suback(&mut self.ids, &ack) {
+                    self.events.push_back(Event::Subscribed(done));
+                }
+            }
+            Packet::UnsubAck(ack) => self.subscriptions.on_unsuback(&mut self.ids, ack.packet_id),
+            Packet::PingResp => {}
+            Packet::Disconnect(d) => return Err(LinkError::ServerDisconnect(d.reason_code)),
+            Packet::ConnAck(_) => return Err(LinkError::Protocol("a second CONNACK")),
+            Packet::Auth(_) => {
+                return Err(LinkError::Protocol("AUTH without an authentication method"))
+            }
+            Packet::Connect(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::PingReq => {
+                return Err(LinkError::Protocol(
+                    "the server sent a packet only clients send",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn on_connack(&mut self, now: Instant, ack: ConnAck) -> Result<(), LinkError> {
+        if ack.reason_code.is_error() {
+            self.phase = Phase::Offline;
+            return Err(LinkError::Refused(ack.reason_code));
+        }
+        let session_present = ack.session_present;
+        self.limits = ServerLimits::from_connack(self.version, &ack);
+        if let Some(id) = &ack.properties.assigned_client_identifier {
+            self.config.connect.client_id = tern_codec::ClientId::new(id.detached());
+        }
+        let keep_alive = match ack.properties.server_keep_alive {
+            Some(secs) => Duration::from_secs(u64::from(secs)),
+            None => self.config.keep_alive,
+        };
+        let ping_timeout = self.config.ping_timeout.unwrap_or(keep_alive);
+        self.keep_alive.start(now, keep_alive, ping_timeout);
+        self.phase = Phase::Connected;
+        self.connected_once = true;
+        for done in self.outbound.on_connected(&mut self.ids, session_present) {
+            self.events.push_back(Event::Published(done));
+        }
+        self.inbound.on_connected(session_present);
+        self.subscriptions.on_connected(session_present);
+        self.events.push_back(Event::Connected { session_present });
+        Ok(())
+    }
+
+    fn on_publish(&mut self, publish: Publish) -> Result<(), LinkError> {
+        let accepted = match self.inbound.on_publish(publish) {
+            Ok(accepted) => accepted,
+            Err(inbound::TopicAliasInvalid) => {
+                self.transmits.push_back(Packet::Disconnect(Disconnect::new(
+                    ReasonCode::TopicAliasInvalid,
+                )));
+                return Err(LinkError::Protocol("[MQTT-3.3.2-9] invalid topic alias"));
+            }
+        };
+        if let Some(publish) = accepted.deliver {
+            let targets = self
+                .subscriptions
+                .route(&publish.topic, &publish.properties.subscription_identifiers);
+            if targets.is_empty() {
+                tracing::trace!(topic = %publish.topic, "message matches no subscription");
+            } else {
+                let message = Box::new(Message::from_publish(publish));
+                self.events.push_back(Event::Message { targets, message });
+            }
+        }
+        self.transmits.extend(accepted.ack);
+        Ok(())
+    }
+
+    /// Handles the deadlines due at `now`. An error means the connection must be closed.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Result<(), LinkError> {
+        match self.phase {
+            Phase::AwaitingConnAck { deadline } if now >= deadline => {
+                self.phase = Phase::Offline;
+                Err(LinkError::ConnectTimeout)
+            }
+            Phase::Connected => match self.keep_alive.handle_timeout(now) {
+                KeepAliveAction::Ping => {
+                    self.transmits.push_back(Packet::PingReq);
+                    Ok(())
+                }
+                KeepAliveAction::Dead => Err(LinkError::KeepAliveTimeout),
+                KeepAliveAction::None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The next deadline, if any.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitingConnAck { deadline } => Some(deadline),
+            Phase::Connected => self.keep_alive.poll_timeout(),
+            Phase::Offline | Phase::Closed => None,
+        }
+    }
+
+    /// The next packet to write at `now`, if any.
+    pub(crate) fn poll_transmit(&mut self, now: Instant) -> Option<Packet> {
+        let packet = match self.phase {
+            Phase::Offline => None,
+            Phase::AwaitingConnAck { .. } | Phase::Closed => self.transmits.pop_front(),
+            Phase::Connected => self.next_connected_packet(),
+        };
+        if packet.is_some() {
+            self.keep_alive.on_sent(now);
+        }
+        packet
+    }
+
+    fn next_connected_packet(&mut self) -> Option<Packet> {
+        if let Some(packet) = self.transmits.pop_front() {
+            return Some(packet);
+        }
+        let ids_available = self.limits.subscription_identifiers;
+        if let Some(packet) = self.subscriptions.next_packet(&mut self.ids, ids_available) {
+            return Some(packet);
+        }
+        loop {
+            match self.outbound.next_step(&mut self.ids, &self.limits)? {
+                Step::Send(packet) => return Some(packet),
+                Step::SendAndComplete(packet, token) => {
+                    let done = (token, Ok(ReasonCode::Success));
+                    self.events.push_back(Event::Published(done));
+                    return Some(packet);
+                }
+                Step::Fail(token, err) => {
+                    self.events.push_back(Event::Published((token, Err(err))))
+                }
+            }
+        }
+    }
+
+    /// The next outcome or message, if any.
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
