@@ -127,9 +127,10 @@ impl Hub {
         }
     }
 
-    /// Removes every subscription of a session that has ended, and hands the QoS 1/2
-    /// messages it received through shared subscriptions, queued or unacknowledged, to other
-    /// members of their groups (MQTT 5.0 §4.8.2).
+    /// Removes every subscription of a session that has ended, and hands the messages it
+    /// received through shared subscriptions to other members of their groups (MQTT 5.0
+    /// §4.8.2): QoS 1/2 ones still queued, and QoS 1 ones sent but unacknowledged. A QoS 2
+    /// message already sent goes to no other member [MQTT-4.8.2-5].
     pub fn end_session(&self, state: SessionState) {
         for subscription in state.subscriptions.values() {
             self.router
@@ -138,7 +139,10 @@ impl Hub {
         let unacknowledged = state
             .inflight
             .into_iter()
-            .filter(|m| m.stage == crate::session::Stage::Published)
+            .filter(|m| {
+                m.stage == crate::session::Stage::Published
+                    && m.delivery.qos == tern_codec::QoS::AtLeastOnce
+            })
             .map(|m| m.delivery);
         let limits = self.queue_limits();
         for mut delivery in unacknowledged.chain(state.mailbox.drain()) {
