@@ -6,6 +6,8 @@
 #[macro_use]
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use tern_codec::{ProtocolVersion, Publish, QoS, RetainHandling, SubscriptionOptions};
 
@@ -250,6 +252,38 @@ async fn retain_as_published_keeps_the_flag_mqtt_3_3_1_13() {
     assert!(!got.retain, "[MQTT-3.3.1-13] RETAIN as published");
     let got = plain.expect_message("rap/t", "r", "[MQTT-3.3.1-12]").await;
     assert!(!got.retain, "[MQTT-3.3.1-12] RETAIN cleared");
+}
+
+/// [MQTT-3.3.2-5, MQTT-3.3.2-6] (5.0): a retained message is not sent once its Message
+/// Expiry Interval has passed; before that it is sent with the time left.
+#[tokio::test(start_paused = true)]
+async fn retained_messages_expire_mqtt_3_3_2_5() {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let version = ProtocolVersion::V5;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for (topic, expiry) in [("exp/short", 1), ("exp/long", 10)] {
+        let mut p = retained(topic, "r", QoS::AtMostOnce);
+        p.properties.message_expiry_interval = Some(expiry);
+        publisher.publish(p).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut sub = Client::connect(addr, version, "sub").await;
+    sub.subscribe("exp/+", QoS::AtMostOnce).await;
+    let got = sub
+        .expect_message(
+            "exp/long",
+            "r",
+            "[MQTT-3.3.2-5] expired retained message not sent",
+        )
+        .await;
+    let left = got.properties.message_expiry_interval;
+    assert!(matches!(left, Some(6..=7)), "[MQTT-3.3.2-6] got {left:?}");
+    publisher
+        .publish_simple("exp/short", "marker", QoS::AtMostOnce)
+        .await;
+    sub.expect_message("exp/short", "marker", "[MQTT-3.3.2-5]")
+        .await;
 }
 
 per_version!(

@@ -209,6 +209,104 @@ async fn pubrel_is_resent_mqtt_4_4_0_1(version: ProtocolVersion) {
         .await;
 }
 
+/// [MQTT-3.1.4-3, MQTT-3.1.2-5]: a connection that takes a persistent session over from
+/// a live one resumes it, Session Present 1, with the old connection's unacknowledged
+/// PUBLISHes resent [MQTT-4.4.0-1].
+async fn takeover_resumes_the_session_mqtt_3_1_4_3(version: ProtocolVersion) {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut old = reconnect(addr, persistent(version, "t", false), false, "first").await;
+    old.subscribe("to/t", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("to/t", "pending", QoS::AtLeastOnce)
+        .await;
+    let first = old.recv_publish().await;
+
+    let mut new = reconnect(
+        addr,
+        persistent(version, "t", false),
+        true,
+        "[MQTT-3.2.2-3]",
+    )
+    .await;
+    old.expect_disconnect(ReasonCode::SessionTakenOver, "[MQTT-3.1.4-3]")
+        .await;
+    let again = new
+        .expect_message("to/t", "pending", "[MQTT-4.4.0-1] resent after takeover")
+        .await;
+    assert!(again.dup, "[MQTT-3.3.1-1]");
+    assert_eq!(again.packet_id, first.packet_id, "[MQTT-4.4.0-1]");
+    publisher
+        .publish_simple("to/t", "next", QoS::AtLeastOnce)
+        .await;
+    new.expect_message("to/t", "next", "[MQTT-3.1.2-5] subscription kept")
+        .await;
+}
+
+/// [MQTT-4.3.3-10] across connections: a QoS 2 message whose PUBREC the client got but
+/// whose PUBREL it never sent is not forwarded again when the client, resuming, sends the
+/// PUBLISH again with DUP [MQTT-4.4.0-1]; the PUBREL then completes it.
+async fn inbound_qos2_state_survives_reconnect_mqtt_4_3_3_10(version: ProtocolVersion) {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut sub = Client::subscriber(addr, version, "sub", &[("in2/t", QoS::AtMostOnce)]).await;
+    let mut client = reconnect(addr, persistent(version, "in2", false), false, "first").await;
+    let mut p = publish("in2/t", "once", QoS::ExactlyOnce, 5);
+    client.send(Packet::Publish(p.clone())).await;
+    assert!(matches!(client.recv().await, Packet::PubRec(r) if r.packet_id == pid(5)));
+    drop(client);
+    wait_online(&broker, 1).await;
+
+    let mut client = reconnect(addr, persistent(version, "in2", false), true, "resume").await;
+    p.dup = true;
+    client.send(Packet::Publish(p)).await;
+    assert!(
+        matches!(client.recv().await, Packet::PubRec(r) if r.packet_id == pid(5)),
+        "[MQTT-4.3.3-10] PUBREC again"
+    );
+    client.send(Packet::PubRel(PubResponse::new(pid(5)))).await;
+    assert!(matches!(client.recv().await, Packet::PubComp(c) if c.packet_id == pid(5)));
+    client
+        .publish_simple("in2/t", "marker", QoS::AtMostOnce)
+        .await;
+    sub.expect_message("in2/t", "once", "first delivery").await;
+    sub.expect_message("in2/t", "marker", "[MQTT-4.3.3-10] not forwarded twice")
+        .await;
+}
+
+/// (5.0) §3.14.2.2.2: the Session Expiry Interval can be changed on DISCONNECT: set to 0 the
+/// session ends with the connection; set above 0 when CONNECT had 0 it is a protocol error
+/// (0x82).
+#[tokio::test]
+async fn session_expiry_on_disconnect() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "d", false), false, "first").await;
+    let mut disconnect = tern_codec::Disconnect::default();
+    disconnect.properties.session_expiry_interval = Some(0);
+    client.send(Packet::Disconnect(disconnect.clone())).await;
+    client.expect_closed("DISCONNECT").await;
+    wait_online(&broker, 0).await;
+    let mut client = reconnect(addr, persistent(version, "d", false), false, "ended at 0").await;
+    client.send(Packet::Disconnect(Default::default())).await;
+    client.expect_closed("DISCONNECT").await;
+
+    let mut client = reconnect(
+        addr,
+        connect_packet(version, "d0", true),
+        false,
+        "no expiry",
+    )
+    .await;
+    disconnect.properties.session_expiry_interval = Some(60);
+    client.send(Packet::Disconnect(disconnect)).await;
+    client
+        .expect_disconnect(ReasonCode::ProtocolError, "§3.14.2.2.2 expiry after 0")
+        .await;
+}
+
 /// [MQTT-4.1.0-2, MQTT-3.1.2-25] (5.0): a session is kept for its Session Expiry Interval
 /// after the connection closes and discarded after it. The registry sweeps every second;
 /// the test runs on tokio's paused clock.
@@ -268,9 +366,46 @@ async fn session_without_expiry_ends_with_connection() {
     reconnect(addr, connect, false, "[MQTT-3.2.2-3] no session kept").await;
 }
 
+/// [MQTT-3.3.2-5, MQTT-3.3.2-6] (5.0): a queued message whose Message Expiry Interval
+/// passes while its client is away is not delivered; one still alive carries the interval
+/// less the time it waited.
+#[tokio::test(start_paused = true)]
+async fn queued_messages_expire_mqtt_3_3_2_5() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "x", false), false, "first").await;
+    client.subscribe("mx/t", QoS::AtLeastOnce).await;
+    client.disconnect().await;
+    wait_online(&broker, 0).await;
+
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for (payload, expiry) in [("short", 1), ("long", 10)] {
+        let mut p = publish("mx/t", payload, QoS::AtLeastOnce, 1);
+        p.properties.message_expiry_interval = Some(expiry);
+        publisher.publish(p).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut client = reconnect(addr, persistent(version, "x", false), true, "resume").await;
+    let got = client
+        .expect_message(
+            "mx/t",
+            "long",
+            "[MQTT-3.3.2-5] the expired message is dropped",
+        )
+        .await;
+    let left = got.properties.message_expiry_interval;
+    assert!(
+        matches!(left, Some(6..=7)),
+        "[MQTT-3.3.2-6] 10 s less the 3 s waited, got {left:?}"
+    );
+}
+
 per_version!(
     clean_start_discards_the_session_mqtt_3_1_2_4,
     persistent_session_queues_while_offline_mqtt_3_2_2_3,
     unacknowledged_publishes_are_resent_mqtt_4_4_0_1,
     pubrel_is_resent_mqtt_4_4_0_1,
+    takeover_resumes_the_session_mqtt_3_1_4_3,
+    inbound_qos2_state_survives_reconnect_mqtt_4_3_3_10,
 );

@@ -437,6 +437,89 @@ async fn subscription_identifier_from_client_is_a_protocol_error_mqtt_3_3_4_6() 
         .await;
 }
 
+/// [MQTT-3.3.4-9] (5.0): the broker never has more unacknowledged QoS 1/2 PUBLISHes out to
+/// a client than the client's Receive Maximum; each acknowledgement lets one more go.
+#[tokio::test]
+async fn client_receive_maximum_is_respected_mqtt_3_3_4_9() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut connect = connect_packet(version, "narrow", true);
+    connect.properties.receive_maximum = std::num::NonZeroU16::new(2);
+    let (mut sub, _) = Client::connect_with(addr, connect).await;
+    sub.subscribe("rm/t", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for i in 1..=5 {
+        publisher
+            .publish_simple("rm/t", &i.to_string(), QoS::AtLeastOnce)
+            .await;
+    }
+    let first = sub.recv_publish().await;
+    let second = sub.recv_publish().await;
+    sub.expect_nothing("[MQTT-3.3.4-9] two in flight at most")
+        .await;
+    sub.ack(&first).await;
+    let third = sub.recv_publish().await;
+    assert_eq!(text(&third), "3", "[MQTT-4.6.0-5]");
+    sub.expect_nothing("[MQTT-3.3.4-9] still two in flight")
+        .await;
+    sub.ack(&second).await;
+    sub.ack(&third).await;
+    let rest: Vec<String> = sub
+        .receive_messages(2)
+        .await
+        .iter()
+        .map(|p| text(p).to_owned())
+        .collect();
+    assert_eq!(rest, ["4", "5"]);
+}
+
+/// (5.0) Topic aliases both ways: a client may set an alias with a topic and then publish
+/// with the alias alone [MQTT-3.3.2-12]; to a client that allows aliases (its Topic Alias
+/// Maximum) the broker sends the topic once with an alias, then the alias alone, never above
+/// that maximum [MQTT-3.3.2-11].
+#[tokio::test]
+async fn topic_aliases_both_ways_mqtt_3_3_2_12() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut connect = connect_packet(version, "aliased", true);
+    connect.properties.topic_alias_maximum = Some(1);
+    let (mut sub, _) = Client::connect_with(addr, connect).await;
+    sub.subscribe("alias/#", QoS::AtMostOnce).await;
+    let (mut publisher, connack) =
+        Client::connect_with(addr, connect_packet(version, "p", true)).await;
+    let maximum = connack.properties.topic_alias_maximum.unwrap_or(0);
+    assert!(maximum >= 1, "the broker accepts topic aliases");
+
+    let mut set = publish("alias/a", "1", QoS::AtMostOnce, 0);
+    set.properties.topic_alias = std::num::NonZeroU16::new(1);
+    let mut used = set.clone();
+    used.topic = Default::default();
+    used.payload = "2".into();
+    publisher.publish(set).await;
+    publisher.publish(used).await;
+    publisher
+        .publish_simple("alias/b", "3", QoS::AtMostOnce)
+        .await;
+
+    let got: Vec<_> = sub.receive_messages(3).await;
+    let alias = |i: usize| got[i].properties.topic_alias.map(|a| a.get());
+    assert_eq!(
+        (got[0].topic.as_str(), text(&got[0]), alias(0)),
+        ("alias/a", "1", Some(1))
+    );
+    assert_eq!(
+        (got[1].topic.as_str(), text(&got[1]), alias(1)),
+        ("", "2", Some(1))
+    );
+    assert_eq!(
+        (got[2].topic.as_str(), text(&got[2]), alias(2)),
+        ("alias/b", "3", None),
+        "[MQTT-3.3.2-11] no alias above the client's maximum of 1"
+    );
+}
+
 per_version!(
     qos_flows_in_both_directions_mqtt_4_3,
     inflight_messages_have_distinct_packet_ids_mqtt_2_2_1_4,

@@ -8,6 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use common::*;
 use tern_codec::{Disconnect, Packet, ProtocolVersion, QoS, ReasonCode};
@@ -189,6 +190,93 @@ async fn will_on_broker_shutdown_mqtt_3_1_2_8(version: ProtocolVersion) {
         "[MQTT-3.1.2-8, MQTT-3.1.2-17] will published at shutdown"
     );
     assert_eq!(&stored[0].payload[..], b"broker gone");
+}
+
+/// A 5.0 client "late" with Session Expiry `expiry` and a will on `will/late` delayed by
+/// `delay` seconds.
+async fn with_delayed_will(
+    addr: SocketAddr,
+    clean: bool,
+    expiry: u32,
+    delay: u32,
+) -> (Client, bool) {
+    let mut connect = connect_packet(ProtocolVersion::V5, "late", clean);
+    connect.properties.session_expiry_interval = Some(expiry);
+    let mut late = will("will/late", "late is gone", QoS::AtMostOnce, false);
+    late.properties.will_delay_interval = Some(delay);
+    connect.will = Some(late);
+    let (client, connack) = Client::connect_with(addr, connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::Success);
+    (client, connack.session_present)
+}
+
+/// [MQTT-3.1.2-8] (5.0): a will with a Will Delay Interval is published once the delay has
+/// passed, not before (paused clock; expired delays are swept every second).
+#[tokio::test(start_paused = true)]
+async fn delayed_will_waits_for_its_interval_mqtt_3_1_2_8() {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut watcher = watcher(addr, ProtocolVersion::V5).await;
+    let (client, _) = with_delayed_will(addr, true, 60, 2).await;
+    drop(client);
+    let closed = tokio::time::Instant::now();
+    watcher
+        .expect_nothing_for(
+            Duration::from_millis(1900),
+            "[MQTT-3.1.2-8] not before the delay",
+        )
+        .await;
+    watcher
+        .expect_message(
+            "will/late",
+            "late is gone",
+            "[MQTT-3.1.2-8] after the delay",
+        )
+        .await;
+    let after = closed.elapsed();
+    assert!(
+        after >= Duration::from_secs(2) && after <= Duration::from_millis(3100),
+        "{after:?}"
+    );
+}
+
+/// [MQTT-3.1.2-26] (5.0): a new connection to the session before the Will Delay Interval
+/// has passed cancels the will.
+#[tokio::test(start_paused = true)]
+async fn resuming_before_the_delay_cancels_the_will_mqtt_3_1_2_26() {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut watcher = watcher(addr, ProtocolVersion::V5).await;
+    let (client, _) = with_delayed_will(addr, true, 60, 2).await;
+    drop(client);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_back, present) = with_delayed_will(addr, false, 60, 2).await;
+    assert!(present, "[MQTT-3.2.2-3]");
+    watcher
+        .expect_nothing_for(Duration::from_secs(4), "[MQTT-3.1.2-26] will cancelled")
+        .await;
+}
+
+/// [MQTT-3.1.2-8] (5.0): the will is published when the session ends, even if its delay is
+/// longer: at once for a session that ends with the connection, at expiry otherwise.
+#[tokio::test(start_paused = true)]
+async fn delayed_will_is_sent_when_the_session_ends_first_mqtt_3_1_2_8() {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut watcher = watcher(addr, ProtocolVersion::V5).await;
+    for (expiry, expected) in [(0, Duration::ZERO), (2, Duration::from_secs(2))] {
+        let (client, _) = with_delayed_will(addr, true, expiry, 60).await;
+        drop(client);
+        let closed = tokio::time::Instant::now();
+        watcher
+            .expect_message("will/late", "late is gone", "[MQTT-3.1.2-8] session ended")
+            .await;
+        let after = closed.elapsed();
+        assert!(
+            after >= expected && after <= expected + Duration::from_millis(1100),
+            "session expiry {expiry}: will after {after:?}"
+        );
+    }
 }
 
 per_version!(
