@@ -263,7 +263,8 @@ pub(crate) fn tern() -> Command {
 
 /// The workspace root (two levels above this crate).
 pub(crate) fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// A message printed by `mosquitto_sub -F '%r %q %t %p'`.
