@@ -148,7 +148,7 @@ async fn connected<S>(
     };
     conn.queue(&connack);
     if claim.session_present {
-        session.resume();
+        session.resume(now());
     }
     let (mut reader, mut writer) = tokio::io::split(stream);
     let end = conn

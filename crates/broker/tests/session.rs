@@ -351,6 +351,35 @@ async fn session_expires_after_its_interval_mqtt_4_1_0_2() {
         .await;
 }
 
+/// [MQTT-3.3.2-6] (5.0): a PUBLISH resent on resumption carries the Message Expiry
+/// Interval less all the time the message has waited, the time offline included.
+#[tokio::test(start_paused = true)]
+async fn resent_publish_counts_the_time_waited_mqtt_3_3_2_6() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "rx", false), false, "first").await;
+    client.subscribe("rx/t", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    let mut p = publish("rx/t", "m", QoS::AtLeastOnce, 1);
+    p.properties.message_expiry_interval = Some(10);
+    publisher.publish(p).await;
+    let first = client.recv_publish().await;
+    assert_eq!(first.properties.message_expiry_interval, Some(10));
+    drop(client);
+    wait_online(&broker, 1).await;
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut client = reconnect(addr, persistent(version, "rx", false), true, "resume").await;
+    let again = client.expect_message("rx/t", "m", "[MQTT-4.4.0-1]").await;
+    assert!(again.dup, "[MQTT-3.3.1-1]");
+    let left = again.properties.message_expiry_interval;
+    assert!(
+        matches!(left, Some(6..=7)),
+        "[MQTT-3.3.2-6] 10 s less 3 s waited, got {left:?}"
+    );
+}
+
 /// (5.0) Clean Start 0 without a Session Expiry Interval: the session ends with the
 /// connection (§3.1.2.11.2), so the next connection finds none.
 #[tokio::test]

@@ -152,15 +152,22 @@ impl Session {
     }
 
     /// Resends what was in flight when the previous connection ended, in order: PUBLISH
-    /// with DUP set, or PUBREL [MQTT-4.4.0-1].
-    pub fn resume(&mut self) {
+    /// with DUP set, or PUBREL [MQTT-4.4.0-1]. A resent PUBLISH counts the time its message
+    /// has waited, this absence included [MQTT-3.3.2-6]; one whose expiry has passed is
+    /// still resent, as a message once sent must be [MQTT-4.3.3-7], with 1 s left.
+    pub fn resume(&mut self, now: Instant) {
         let resend: Vec<Packet> = self
             .state
             .inflight
             .iter()
             .map(|m| match m.stage {
                 Stage::Published => {
-                    Packet::Publish(self.publish_packet(&m.delivery, Some(m.packet_id), true))
+                    let mut publish = self.publish_packet(&m.delivery, Some(m.packet_id), true);
+                    if publish.properties.message_expiry_interval.is_some() {
+                        let left = remaining_expiry(&m.delivery, now).flatten();
+                        publish.properties.message_expiry_interval = Some(left.unwrap_or(1));
+                    }
+                    Packet::Publish(publish)
                 }
                 Stage::Released => Packet::PubRel(PubResponse::new(m.packet_id)),
             })

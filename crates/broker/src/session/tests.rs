@@ -143,7 +143,7 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
         limits(),
         now,
     );
-    s.resume();
+    s.resume(now);
     let actions = drain(&mut s);
     assert!(
         matches!(&actions[0], Action::Send(Packet::Publish(p)) if p.dup && p.packet_id == Some(pid(1)))
