@@ -194,17 +194,13 @@ impl Protocol {
         self.version
     }
 
-    /// True between an accepted CONNACK and the end of the connection.
-    pub(crate) fn is_connected(&self) -> bool {
-        self.phase == Phase::Connected
-    }
-
     /// True after [`Protocol::disconnect`].
     pub(crate) fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
     }
 
     /// Publishes waiting in the offline buffer.
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.outbound.buffered()
     }

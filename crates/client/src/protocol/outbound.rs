@@ -87,13 +87,9 @@ impl Outbound {
     }
 
     /// Number of publishes waiting in the buffer.
+    #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         self.buffer.len()
-    }
-
-    /// Number of QoS 1/2 messages in flight.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.len()
     }
 
     /// The next packet to write on a connected link, if any.

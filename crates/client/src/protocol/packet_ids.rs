@@ -45,13 +45,6 @@ impl PacketIds {
         }
     }
 
-    /// Marks `id` as in use (identifiers kept from an earlier connection).
-    pub(crate) fn claim(&mut self, id: PacketId) {
-        if !self.is_used(id.get()) {
-            self.mark(id.get());
-        }
-    }
-
     /// Frees `id`; freeing a free identifier does nothing.
     pub(crate) fn release(&mut self, id: PacketId) {
         let n = id.get();
@@ -84,12 +77,11 @@ mod tests {
         let mut ids = PacketIds::new();
         assert_eq!(ids.allocate(), Some(id(1)));
         assert_eq!(ids.allocate(), Some(id(2)));
-        ids.claim(id(3));
-        assert_eq!(ids.allocate(), Some(id(4)));
+        assert_eq!(ids.allocate(), Some(id(3)));
         ids.release(id(1));
         assert_eq!(
             ids.allocate(),
-            Some(id(5)),
+            Some(id(4)),
             "freed ids are not reused at once"
         );
     }

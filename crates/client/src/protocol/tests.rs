@@ -134,7 +134,7 @@ fn connack_timeout_and_refusal() {
     };
     let err = p.handle_packet(t0, Packet::ConnAck(refused)).unwrap_err();
     assert!(matches!(err, LinkError::Refused(ReasonCode::NotAuthorized)));
-    assert!(!p.is_connected());
+    assert_eq!(p.poll_timeout(), None, "offline: no deadline");
 }
 
 #[test]

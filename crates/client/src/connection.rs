@@ -1,0 +1,407 @@
+//! The connection task: the thin async shell around [`Protocol`].
+//!
+//! One task per client owns the socket, the timers and the channels. Each turn it waits for
+//! one input (a command from a [`Client`](crate::Client), a dropped
+//! [`Subscription`](crate::Subscription), bytes from the server, the dial finishing, the
+//! reconnect delay or a protocol deadline), feeds it to the protocol core, writes everything
+//! the core wants written in one batch, and then hands outcomes and messages to their
+//! waiters. A lost connection is redialed after the [`Delays`] backoff.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tern_codec::{Publish, QoS, ReasonCode, SubscriptionOptions, TopicFilter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Sleep;
+
+use crate::backoff::Delays;
+use crate::error::{ConnectError, LinkError, PublishError, SubscribeError};
+use crate::protocol::{Event, Protocol, SubKey, Token};
+use crate::state::ConnectionState;
+use crate::subscription::Sink;
+
+/// A request from a client handle.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Publish; answered when done as the QoS promises.
+    Publish {
+        publish: Publish,
+        reply: oneshot::Sender<Result<ReasonCode, PublishError>>,
+    },
+    /// Subscribe stream `key`; answered with the granted QoS.
+    Subscribe {
+        key: SubKey,
+        filter: TopicFilter,
+        options: SubscriptionOptions,
+        sink: Sink,
+        reply: oneshot::Sender<Result<QoS, SubscribeError>>,
+    },
+    /// Close the client; answered once DISCONNECT is written.
+    Disconnect { reply: oneshot::Sender<()> },
+}
+
+/// Where to connect and the timeouts of the shell.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) write_timeout: Duration,
+    pub(crate) max_incoming_packet_size: usize,
+}
+
+type DialFuture = Pin<Box<dyn Future<Output = Result<TcpStream, LinkError>> + Send>>;
+
+/// The network side of the connection.
+enum Link {
+    /// Waiting out the reconnect delay.
+    Waiting(Pin<Box<Sleep>>),
+    /// Opening a TCP connection.
+    Dialing(DialFuture),
+    /// Connected (CONNACK may still be awaited).
+    Open {
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+        read_buf: BytesMut,
+    },
+    /// Nothing more will be dialed.
+    Closed,
+}
+
+/// One thing that happened.
+enum Input {
+    Command(Option<Command>),
+    Release(Option<SubKey>),
+    Dialed(Result<TcpStream, LinkError>),
+    RetryDue,
+    Read(std::io::Result<usize>),
+    Timeout,
+}
+
+/// The state of the connection task.
+pub(crate) struct Connection {
+    settings: Settings,
+    protocol: Protocol,
+    commands: mpsc::Receiver<Command>,
+    commands_open: bool,
+    releases: mpsc::UnboundedReceiver<SubKey>,
+    state: watch::Sender<ConnectionState>,
+    first: Option<oneshot::Sender<Result<(), ConnectError>>>,
+    delays: Option<Delays>,
+    publishes: HashMap<Token, oneshot::Sender<Result<ReasonCode, PublishError>>>,
+    subscribes: HashMap<Token, (SubKey, oneshot::Sender<Result<QoS, SubscribeError>>)>,
+    sinks: HashMap<SubKey, Sink>,
+    closed_replies: Vec<oneshot::Sender<()>>,
+    next_token: u64,
+    write_buf: BytesMut,
+}
+
+/// The current time, from tokio's clock so that tests can pause it.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Connection {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        settings: Settings,
+        protocol: Protocol,
+        commands: mpsc::Receiver<Command>,
+        releases: mpsc::UnboundedReceiver<SubKey>,
+        state: watch::Sender<ConnectionState>,
+        first: oneshot::Sender<Result<(), ConnectError>>,
+        delays: Option<Delays>,
+    ) -> Self {
+        Connection {
+            settings,
+            protocol,
+            commands,
+            commands_open: true,
+            releases,
+            state,
+            first: Some(first),
+            delays,
+            publishes: HashMap::new(),
+            subscribes: HashMap::new(),
+            sinks: HashMap::new(),
+            closed_replies: Vec::new(),
+            next_token: 0,
+            write_buf: BytesMut::new(),
+        }
+    }
+
+    /// Runs until the client is closed.
+    pub(crate) async fn run(mut self) {
+        let mut link = self.dial();
+        loop {
+            let input = self.next_input(&mut link).await;
+            let result = self.handle(input, &mut link);
+            let result = result.and(self.flush(&mut link).await);
+            self.dispatch_events();
+            if let Err(err) = result {
+                link = self.link_lost(err);
+                self.dispatch_events();
+            }
+            if self.protocol.is_closed() || matches!(link, Link::Closed) {
+                if let Link::Open { mut writer, .. } = link {
+                    let _ = writer.shutdown().await;
+                }
+                self.finish();
+                return;
+            }
+        }
+    }
+
+    async fn next_input(&mut self, link: &mut Link) -> Input {
+        let deadline = self.protocol.poll_timeout();
+        let commands_open = self.commands_open;
+        tokio::select! {
+            input = link_input(link) => input,
+            command = self.commands.recv(), if commands_open => Input::Command(command),
+            key = self.releases.recv() => Input::Release(key),
+            () = sleep_until(deadline) => Input::Timeout,
+        }
+    }
+
+    fn handle(&mut self, input: Input, link: &mut Link) -> Result<(), LinkError> {
+        match input {
+            Input::Command(Some(command)) => self.on_command(command),
+            Input::Command(None) => self.commands_open = false,
+            Input::Release(Some(key)) => {
+                self.sinks.remove(&key);
+                self.subscribes.retain(|_, (k, _)| *k != key);
+                self.protocol.unsubscribe(key);
+            }
+            Input::Release(None) => {
+                tracing::debug!("every handle dropped: disconnecting");
+                self.protocol.disconnect();
+            }
+            Input::Dialed(Ok(stream)) => {
+                let (reader, writer) = stream.into_split();
+                *link = Link::Open {
+                    reader,
+                    writer,
+                    read_buf: BytesMut::with_capacity(8192),
+                };
+                self.protocol.start_connection(now());
+            }
+            Input::Dialed(Err(err)) => return Err(err),
+            Input::RetryDue => *link = self.dial(),
+            Input::Read(Ok(0)) => return Err(LinkError::Eof),
+            Input::Read(Ok(_)) => return self.decode_packets(link),
+            Input::Read(Err(err)) => return Err(err.into()),
+            Input::Timeout => return self.protocol.handle_timeout(now()),
+        }
+        Ok(())
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { publish, reply } => {
+                let token = self.token();
+                self.publishes.insert(token, reply);
+                self.protocol.publish(token, publish);
+            }
+            Command::Subscribe {
+                key,
+                filter,
+                options,
+                sink,
+                reply,
+            } => {
+                let token = self.token();
+                self.subscribes.insert(token, (key, reply));
+                self.sinks.insert(key, sink);
+                self.protocol.subscribe(token, key, filter, options);
+            }
+            Command::Disconnect { reply } => {
+                self.closed_replies.push(reply);
+                self.protocol.disconnect();
+            }
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn decode_packets(&mut self, link: &mut Link) -> Result<(), LinkError> {
+        let Link::Open { read_buf, .. } = link else {
+            return Ok(());
+        };
+        let version = self.protocol.version();
+        let max = self.settings.max_incoming_packet_size;
+        while let Some(packet) = tern_codec::decode(read_buf, version, max)? {
+            tracing::trace!(packet = ?packet.packet_type(), "received");
+            self.protocol.handle_packet(now(), packet)?;
+        }
+        Ok(())
+    }
+
+    /// Writes, in one batch, every packet the protocol has for the link.
+    async fn flush(&mut self, link: &mut Link) -> Result<(), LinkError> {
+        let Link::Open { writer, .. } = link else {
+            return Ok(());
+        };
+        let version = self.protocol.version();
+        let now = now();
+        while let Some(packet) = self.protocol.poll_transmit(now) {
+            tracing::trace!(packet = ?packet.packet_type(), "sending");
+            if let Err(err) = packet.encode(version, &mut self.write_buf) {
+                tracing::warn!(error = %err, packet = ?packet.packet_type(), "packet cannot be encoded; not sent");
+            }
+        }
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        let written = tokio::time::timeout(
+            self.settings.write_timeout,
+            writer.write_all(&self.write_buf),
+        )
+        .await;
+        self.write_buf.clear();
+        match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(err.into()),
+            Err(_) => Err(LinkError::WriteTimeout),
+        }
+    }
+
+    fn dispatch_events(&mut self) {
+        while let Some(event) = self.protocol.poll_event() {
+            match event {
+                Event::Connected { session_present } => {
+                    tracing::info!(session_present, "connected");
+                    self.state
+                        .send_replace(ConnectionState::Connected { session_present });
+                    if let Some(delays) = &mut self.delays {
+                        delays.reset();
+                    }
+                    if let Some(first) = self.first.take() {
+                        let _ = first.send(Ok(()));
+                    }
+                }
+                Event::Published((token, result)) => {
+                    if let Some(reply) = self.publishes.remove(&token) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Event::Subscribed((token, result)) => {
+                    if let Some((key, reply)) = self.subscribes.remove(&token) {
+                        if result.is_err() {
+                            self.sinks.remove(&key);
+                        }
+                        let _ = reply.send(result);
+                    }
+                }
+                Event::Message { targets, message } => self.deliver(&targets, *message),
+            }
+        }
+    }
+
+    fn deliver(&mut self, targets: &[SubKey], message: crate::Message) {
+        for key in targets {
+            let Some(sink) = self.sinks.get(key) else {
+                continue;
+            };
+            match sink.messages.try_send(message.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    sink.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic = %message.topic, "subscription full: message dropped");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    /// The connection failed: report it, then close or wait to reconnect.
+    fn link_lost(&mut self, err: LinkError) -> Link {
+        self.protocol.connection_lost();
+        if let Some(first) = self.first.take() {
+            tracing::debug!(error = %err, "first connection failed");
+            let _ = first.send(Err(err.into_connect_error()));
+            self.protocol.disconnect();
+            return Link::Closed;
+        }
+        if self.protocol.is_closed() {
+            return Link::Closed;
+        }
+        match &mut self.delays {
+            Some(delays) => {
+                let delay = delays.next();
+                tracing::warn!(error = %err, ?delay, "connection lost; reconnecting");
+                self.state.send_replace(ConnectionState::Disconnected);
+                Link::Waiting(Box::pin(tokio::time::sleep(delay)))
+            }
+            None => {
+                tracing::warn!(error = %err, "connection lost; reconnecting is off");
+                self.protocol.disconnect();
+                Link::Closed
+            }
+        }
+    }
+
+    fn dial(&self) -> Link {
+        self.state.send_replace(ConnectionState::Connecting);
+        let host = self.settings.host.clone();
+        let port = self.settings.port;
+        let timeout = self.settings.connect_timeout;
+        Link::Dialing(Box::pin(async move {
+            let stream = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port)))
+                .await
+                .map_err(|_| LinkError::ConnectTimeout)??;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }))
+    }
+
+    /// The client is closed: every waiter and stream learns it.
+    fn finish(&mut self) {
+        if !self.protocol.is_closed() {
+            self.protocol.disconnect();
+        }
+        self.dispatch_events();
+        self.state.send_replace(ConnectionState::Closed);
+        for reply in self.closed_replies.drain(..) {
+            let _ = reply.send(());
+        }
+        tracing::debug!("client closed");
+    }
+}
+
+/// The next input from the network side.
+async fn link_input(link: &mut Link) -> Input {
+    match link {
+        Link::Waiting(sleep) => {
+            sleep.as_mut().await;
+            Input::RetryDue
+        }
+        Link::Dialing(dial) => Input::Dialed(dial.as_mut().await),
+        Link::Open {
+            reader, read_buf, ..
+        } => {
+            if read_buf.capacity() - read_buf.len() < 1024 {
+                read_buf.reserve(8192);
+            }
+            Input::Read(reader.read_buf(read_buf).await)
+        }
+        Link::Closed => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
