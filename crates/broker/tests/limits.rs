@@ -80,6 +80,40 @@ async fn client_maximum_packet_size_is_respected_mqtt_3_1_2_27() {
         .await;
 }
 
+/// [MQTT-3.1.2-27, MQTT-3.1.2-28] (5.0) on resumption: an unacknowledged PUBLISH too large
+/// for the Maximum Packet Size of the new connection is not resent but dropped, as if
+/// delivered; the rest of the session carries on.
+#[tokio::test]
+async fn resent_publish_respects_the_new_maximum_packet_size_mqtt_3_1_2_27() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let (mut client, _) = Client::connect_with(addr, persistent(version, "shrink", false)).await;
+    client.subscribe("shrink/t", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    publisher
+        .publish_simple("shrink/t", &"x".repeat(100), QoS::AtLeastOnce)
+        .await;
+    client.recv_publish().await; // not acknowledged
+    drop(client);
+    wait_online(&broker, 1).await;
+
+    let mut connect = persistent(version, "shrink", false);
+    connect.properties.maximum_packet_size = NonZeroU32::new(64);
+    let (mut client, connack) = Client::connect_with(addr, connect).await;
+    assert!(connack.session_present);
+    publisher
+        .publish_simple("shrink/t", "fits", QoS::AtLeastOnce)
+        .await;
+    client
+        .expect_message(
+            "shrink/t",
+            "fits",
+            "[MQTT-3.1.2-27] the large one is not resent",
+        )
+        .await;
+}
+
 /// Topic names over `limits.max_topic_length` or `limits.max_topic_levels` end the
 /// connection (5.0: DISCONNECT 0x90 Topic Name invalid).
 async fn topic_over_limits_disconnects(version: ProtocolVersion) {

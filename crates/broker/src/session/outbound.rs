@@ -154,24 +154,36 @@ impl Session {
     /// Resends what was in flight when the previous connection ended, in order: PUBLISH
     /// with DUP set, or PUBREL [MQTT-4.4.0-1]. A resent PUBLISH counts the time its message
     /// has waited, this absence included [MQTT-3.3.2-6]; one whose expiry has passed is
-    /// still resent, as a message once sent must be [MQTT-4.3.3-7], with 1 s left.
+    /// still resent, as a message once sent must be [MQTT-4.3.3-7], with 1 s left. One too
+    /// large for this connection's client is dropped as if delivered [MQTT-3.1.2-28].
     pub fn resume(&mut self, now: Instant) {
-        let resend: Vec<Packet> = self
-            .state
-            .inflight
-            .iter()
-            .map(|m| match m.stage {
+        let max = self
+            .limits
+            .client_maximum_packet_size
+            .map_or(usize::MAX, |m| m as usize);
+        let mut resend = Vec::with_capacity(self.state.inflight.len());
+        let mut too_large = Vec::new();
+        for (i, m) in self.state.inflight.iter().enumerate() {
+            let packet = match m.stage {
                 Stage::Published => {
                     let mut publish = self.publish_packet(&m.delivery, Some(m.packet_id), true);
                     if publish.properties.message_expiry_interval.is_some() {
                         let left = remaining_expiry(&m.delivery, now).flatten();
                         publish.properties.message_expiry_interval = Some(left.unwrap_or(1));
                     }
+                    if publish.encoded_len(self.version) > max {
+                        too_large.push(i);
+                        continue;
+                    }
                     Packet::Publish(publish)
                 }
                 Stage::Released => Packet::PubRel(PubResponse::new(m.packet_id)),
-            })
-            .collect();
+            };
+            resend.push(packet);
+        }
+        for i in too_large.into_iter().rev() {
+            self.state.inflight.remove(i);
+        }
         for packet in resend {
             self.send(packet);
         }
