@@ -380,6 +380,60 @@ async fn resent_publish_counts_the_time_waited_mqtt_3_3_2_6() {
     );
 }
 
+/// [MQTT-4.9.0-2] (5.0) on resumption: the resent PUBLISHes count against the new
+/// connection's Receive Maximum; the rest follow, in order and with their packet
+/// identifiers, as acknowledgements free the window [MQTT-4.4.0-1, MQTT-4.6.0-1].
+#[tokio::test]
+async fn resend_respects_the_new_receive_maximum_mqtt_4_9_0_2() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, persistent(version, "rm", false), false, "first").await;
+    client.subscribe("rm/t", QoS::AtLeastOnce).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for i in 1..=4 {
+        publisher
+            .publish_simple("rm/t", &i.to_string(), QoS::AtLeastOnce)
+            .await;
+    }
+    let mut first = Vec::new();
+    for _ in 0..4 {
+        first.push(client.recv_publish().await);
+    }
+    drop(client);
+    wait_online(&broker, 1).await;
+
+    let mut connect = persistent(version, "rm", false);
+    connect.properties.receive_maximum = std::num::NonZeroU16::new(2);
+    let mut client = reconnect(addr, connect, true, "resume").await;
+    let a = client.recv_publish().await;
+    let b = client.recv_publish().await;
+    client
+        .expect_nothing("[MQTT-4.9.0-2] two unacknowledged at most")
+        .await;
+    client.ack(&a).await;
+    let c = client.recv_publish().await;
+    client.expect_nothing("[MQTT-4.9.0-2] still two").await;
+    client.ack(&b).await;
+    client.ack(&c).await;
+    let d = client.recv_publish().await;
+    client.ack(&d).await;
+    for (old, new) in first.iter().zip([&a, &b, &c, &d]) {
+        assert_eq!(
+            (text(new), new.packet_id),
+            (text(old), old.packet_id),
+            "[MQTT-4.4.0-1]"
+        );
+        assert!(new.dup, "[MQTT-3.3.1-1]");
+    }
+    publisher
+        .publish_simple("rm/t", "5", QoS::AtLeastOnce)
+        .await;
+    client
+        .expect_message("rm/t", "5", "new messages after")
+        .await;
+}
+
 /// (5.0) Clean Start 0 without a Session Expiry Interval: the session ends with the
 /// connection (§3.1.2.11.2), so the next connection finds none.
 #[tokio::test]

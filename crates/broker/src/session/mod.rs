@@ -125,6 +125,9 @@ pub struct Session {
     aliases_in: HashMap<u16, TopicName>,
     /// Topic Aliases the broker set on this connection, by topic.
     aliases_out: HashMap<TopicName, NonZeroU16>,
+    /// In-flight messages of a previous connection not yet resent on this one: the last this
+    /// many of the in-flight queue, resent as the window allows [MQTT-4.9.0-2].
+    unsent: usize,
 }
 
 impl Session {
@@ -153,6 +156,7 @@ impl Session {
             closed: false,
             aliases_in: HashMap::new(),
             aliases_out: HashMap::new(),
+            unsent: 0,
         }
     }
 
@@ -213,7 +217,7 @@ impl Session {
 
     /// When [`Session::handle_timeout`] must next be called.
     pub fn next_timeout(&self) -> Option<Instant> {
-        // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]): one and a half times the keep alive.
+        // [MQTT-3.1.2-24]: one and a half times the keep alive.
         self.keep_alive.map(|k| self.last_received + k + k / 2)
     }
 
@@ -222,7 +226,7 @@ impl Session {
         if self.next_timeout().is_some_and(|deadline| now >= deadline) {
             self.fail(
                 ReasonCode::KeepAliveTimeout,
-                "[MQTT-3.1.2-22] keep alive expired",
+                "[MQTT-3.1.2-24] keep alive expired",
             );
         }
     }
@@ -257,6 +261,9 @@ impl Session {
                 ReasonCode::ProtocolError,
                 "[MQTT-4.12.0-1] packet a client may not send",
             ),
+        }
+        if self.unsent > 0 {
+            self.resend(now);
         }
     }
 

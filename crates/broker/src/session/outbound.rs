@@ -152,18 +152,27 @@ impl Session {
     }
 
     /// Resends what was in flight when the previous connection ended, in order: PUBLISH
-    /// with DUP set, or PUBREL [MQTT-4.4.0-1]. A resent PUBLISH counts the time its message
-    /// has waited, this absence included [MQTT-3.3.2-6]; one whose expiry has passed is
-    /// still resent, as a message once sent must be [MQTT-4.3.3-7], with 1 s left. One too
-    /// large for this connection's client is dropped as if delivered [MQTT-3.1.2-28].
+    /// with DUP set, or PUBREL [MQTT-4.4.0-1]. They count against this connection's window
+    /// [MQTT-4.9.0-2]: those past it go as acknowledgements free it, before anything new.
     pub fn resume(&mut self, now: Instant) {
+        self.unsent = self.state.inflight.len();
+        self.resend(now);
+    }
+
+    /// Resends the oldest messages not yet resent on this connection while the window has
+    /// room. A resent PUBLISH counts the time its message has waited, the absence included
+    /// [MQTT-3.3.2-6]; one whose expiry has passed is still resent, as a message once sent
+    /// must be [MQTT-4.3.3-7], with 1 s left. One too large for this connection's client is
+    /// dropped as if delivered [MQTT-3.1.2-28].
+    pub(super) fn resend(&mut self, now: Instant) {
         let max = self
             .limits
             .client_maximum_packet_size
             .map_or(usize::MAX, |m| m as usize);
-        let mut resend = Vec::with_capacity(self.state.inflight.len());
-        let mut too_large = Vec::new();
-        for (i, m) in self.state.inflight.iter().enumerate() {
+        while self.unsent > 0 && self.state.inflight.len() - self.unsent < self.limits.send_window {
+            let i = self.state.inflight.len() - self.unsent;
+            self.unsent -= 1;
+            let m = &self.state.inflight[i];
             let packet = match m.stage {
                 Stage::Published => {
                     let mut publish = self.publish_packet(&m.delivery, Some(m.packet_id), true);
@@ -172,19 +181,13 @@ impl Session {
                         publish.properties.message_expiry_interval = Some(left.unwrap_or(1));
                     }
                     if publish.encoded_len(self.version) > max {
-                        too_large.push(i);
+                        self.state.inflight.remove(i);
                         continue;
                     }
                     Packet::Publish(publish)
                 }
                 Stage::Released => Packet::PubRel(PubResponse::new(m.packet_id)),
             };
-            resend.push(packet);
-        }
-        for i in too_large.into_iter().rev() {
-            self.state.inflight.remove(i);
-        }
-        for packet in resend {
             self.send(packet);
         }
     }

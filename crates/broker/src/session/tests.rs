@@ -155,6 +155,50 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
 }
 
 #[test]
+fn resume_resends_within_the_new_window_4_9_0_2() {
+    let now = Instant::now();
+    let mut s = session(ProtocolVersion::V5, 0, now);
+    s.handle_packet(now, publish(QoS::AtLeastOnce, 1));
+    let message = match drain(&mut s).remove(0) {
+        Action::Publish(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let delivery = Delivery {
+        message,
+        qos: QoS::AtLeastOnce,
+        retain: false,
+        subscription_ids: vec![],
+        shared: None,
+    };
+    s.deliver(now, delivery.clone());
+    s.deliver(now, delivery);
+    drain(&mut s);
+    // The next connection allows one message in flight: the second waits for the first.
+    let narrow = SessionLimits {
+        send_window: 1,
+        ..limits()
+    };
+    let mut s = Session::new(s.into_state(), ProtocolVersion::V5, 0, None, narrow, now);
+    s.resume(now);
+    let sent = |actions: Vec<Action>| -> Vec<u16> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(Packet::Publish(p)) if p.dup => p.packet_id.map(PacketId::get),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(sent(drain(&mut s)), [1]);
+    assert_eq!(s.window_free(), 0);
+    s.handle_packet(now, Packet::PubAck(PubResponse::new(pid(1))));
+    assert_eq!(sent(drain(&mut s)), [2]);
+    s.handle_packet(now, Packet::PubAck(PubResponse::new(pid(2))));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.window_free(), 1);
+}
+
+#[test]
 fn second_connect_is_a_protocol_error_3_1_0_2() {
     let now = Instant::now();
     let mut s = session(ProtocolVersion::V5, 0, now);
