@@ -68,7 +68,7 @@ pub async fn serve<S>(
     };
     let version = connect.protocol;
     let connection = hub.next_connection_id();
-    let accepted = match handshake::accept(&connect, &hub.config, connection) {
+    let mut accepted = match handshake::accept(&connect, &hub.config, connection) {
         Ok(accepted) => accepted,
         Err(reason) => {
             info!(%peer, client_id = %connect.client_id, ?reason, "CONNECT refused");
@@ -76,6 +76,10 @@ pub async fn serve<S>(
             return;
         }
     };
+    // [MQTT-3.2.2-16]: an assigned identifier is one no session has.
+    while accepted.assigned && hub.registry.contains(&accepted.client_id) {
+        accepted.client_id = handshake::assigned_id(hub.next_connection_id());
+    }
     let span = tracing::info_span!("connection", %peer, client_id = %accepted.client_id);
     let connect = *connect;
     connected(stream, rbuf, hub, connect, accepted, connection, shutdown)

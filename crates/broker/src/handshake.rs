@@ -103,6 +103,13 @@ pub struct Accepted {
     pub expiry_interval: u32,
 }
 
+/// The identifier given to a client that sent an empty one [MQTT-3.1.3-6], from a number
+/// the broker never gives twice. The caller makes sure no session already has it (a client
+/// may have chosen it) [MQTT-3.2.2-16].
+pub fn assigned_id(n: u64) -> Arc<str> {
+    format!("tern-{n:x}-{:x}", std::process::id()).into()
+}
+
 /// Checks a CONNECT against the standard and the limits. `Err` is the CONNACK reason code.
 pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Accepted, ReasonCode> {
     let limits = &config.limits;
@@ -134,7 +141,7 @@ pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Acc
             return Err(ReasonCode::ClientIdentifierNotValid);
         }
         assigned = true;
-        format!("tern-{connection:x}-{:x}", std::process::id()).into()
+        assigned_id(connection)
     } else {
         connect.client_id.as_str().into()
     };

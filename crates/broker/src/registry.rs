@@ -242,6 +242,11 @@ impl Registry {
         due
     }
 
+    /// Whether a session, online or offline, has this client identifier.
+    pub fn contains(&self, client_id: &str) -> bool {
+        self.lock().contains_key(client_id)
+    }
+
     /// Numbers of online and offline sessions.
     pub fn counts(&self) -> (usize, usize) {
         let entries = self.lock();

@@ -192,6 +192,41 @@ async fn empty_client_id_is_assigned_one_mqtt_3_1_3_6(version: ProtocolVersion) 
         .await;
 }
 
+/// [MQTT-3.2.2-16] (5.0): an Assigned Client Identifier is not used by any other session,
+/// not even one whose client chose, by chance or not, the identifier the broker would
+/// assign next.
+#[tokio::test]
+async fn assigned_client_id_is_not_in_use_mqtt_3_2_2_16() {
+    let version = ProtocolVersion::V5;
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let (_first, connack) = Client::connect_with(addr, connect_packet(version, "", true)).await;
+    let first_id = connack
+        .properties
+        .assigned_client_identifier
+        .expect("[MQTT-3.1.3-7]");
+    // The broker numbers connections; guess the identifier of the connection after next
+    // and take it with the next one.
+    let guess = first_id.as_str().replacen('1', "3", 1);
+    assert_ne!(
+        guess,
+        first_id.as_str(),
+        "identifier {first_id} has a connection number"
+    );
+    let mut holder = Client::connect(addr, version, &guess).await;
+    let (_anon, connack) = Client::connect_with(addr, connect_packet(version, "", true)).await;
+    let assigned = connack
+        .properties
+        .assigned_client_identifier
+        .expect("[MQTT-3.1.3-7]");
+    assert_ne!(
+        assigned.as_str(),
+        guess,
+        "[MQTT-3.2.2-16] {assigned} is in use"
+    );
+    holder.ping().await;
+}
+
 /// An empty client identifier without Clean Session: 3.1.1 refuses it with CONNACK 0x02 and
 /// closes [MQTT-3.1.3-8 (3.1.1)]; 5.0 may accept it and assigns one [MQTT-3.1.3-6].
 async fn empty_client_id_without_clean_session_mqtt_3_1_3_8(version: ProtocolVersion) {
