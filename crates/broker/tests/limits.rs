@@ -114,6 +114,35 @@ async fn resent_publish_respects_the_new_maximum_packet_size_mqtt_3_1_2_27() {
         .await;
 }
 
+/// (5.0) `limits.receive_maximum` is the broker's Receive Maximum, told in CONNACK: a
+/// client with more unreleased QoS 2 PUBLISHes than that breaks [MQTT-3.3.4-7] and is
+/// disconnected with 0x93 (§3.3.4).
+#[tokio::test]
+async fn receive_maximum_exceeded_disconnects_mqtt_3_3_4_7() {
+    let mut config = config();
+    config.limits.receive_maximum = 2;
+    let broker = start(config).await;
+    let version = ProtocolVersion::V5;
+    let (mut client, connack) =
+        Client::connect_with(broker.local_addr(), connect_packet(version, "eager", true)).await;
+    assert_eq!(
+        connack.properties.receive_maximum,
+        std::num::NonZeroU16::new(2)
+    );
+    for id in 1..=2 {
+        client
+            .send(Packet::Publish(publish("rx/t", "x", QoS::ExactlyOnce, id)))
+            .await;
+        assert!(matches!(client.recv().await, Packet::PubRec(r) if r.packet_id == pid(id)));
+    }
+    client
+        .send(Packet::Publish(publish("rx/t", "x", QoS::ExactlyOnce, 3)))
+        .await;
+    client
+        .expect_disconnect(ReasonCode::ReceiveMaximumExceeded, "[MQTT-3.3.4-7]")
+        .await;
+}
+
 /// Topic names over `limits.max_topic_length` or `limits.max_topic_levels` end the
 /// connection (5.0: DISCONNECT 0x90 Topic Name invalid).
 async fn topic_over_limits_disconnects(version: ProtocolVersion) {
