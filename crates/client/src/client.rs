@@ -67,6 +67,7 @@ impl Client {
             ping_timeout: options.ping_timeout,
             connect_timeout: options.connect_timeout,
             offline_buffer: options.offline_buffer,
+            topic_aliases: options.topic_aliases,
         };
         let now = tokio::time::Instant::now().into_std();
         let protocol = Protocol::new(config, now);

@@ -43,6 +43,7 @@ pub struct ConnectOptions {
     pub(crate) offline_buffer: usize,
     pub(crate) subscription_capacity: usize,
     pub(crate) max_incoming_packet_size: usize,
+    pub(crate) topic_aliases: bool,
 }
 
 /// Delays between reconnect attempts: doubled after each failure from `initial` up to
@@ -88,6 +89,7 @@ impl ConnectOptions {
             offline_buffer: 1000,
             subscription_capacity: 1024,
             max_incoming_packet_size: 1 << 20,
+            topic_aliases: true,
         }
     }
 
@@ -199,7 +201,7 @@ impl ConnectOptions {
         self
     }
 
-    /// Time allowed for TCP connect plus CONNACK. Default 10 s.
+    /// Time allowed for the TCP connect, and again for CONNACK. Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -230,6 +232,15 @@ impl ConnectOptions {
     /// (and counted in [`Subscription::dropped`](crate::Subscription::dropped)). Default 1,024.
     pub fn subscription_capacity(mut self, messages: usize) -> Self {
         self.subscription_capacity = messages.max(1);
+        self
+    }
+
+    /// Whether outgoing messages use Topic Aliases when the server accepts them (5.0): the
+    /// first topics of a connection, up to the server's Topic Alias Maximum, are sent in
+    /// full once and then as a number. Default true. (Aliases *from* the server are
+    /// accepted up to the Topic Alias Maximum set in [`properties`](Self::properties).)
+    pub fn topic_aliases(mut self, use_aliases: bool) -> Self {
+        self.topic_aliases = use_aliases;
         self
     }
 

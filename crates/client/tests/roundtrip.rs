@@ -114,3 +114,48 @@ async fn refused_connect_is_an_error_with_a_kind() {
     assert_eq!(err.kind(), tern_client::ConnectErrorKind::Io);
     assert!(std::error::Error::source(&err).is_some());
 }
+
+#[tokio::test]
+async fn v5_topic_aliases_both_ways() {
+    // The broker accepts 32 aliases from clients and uses up to the client's Topic Alias
+    // Maximum towards it: both directions carry aliased PUBLISHes here.
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let properties = tern_client::ConnectProperties {
+        topic_alias_maximum: Some(4),
+        ..Default::default()
+    };
+    let subscriber = Client::connect(options(addr, ProtocolVersion::V5).properties(properties))
+        .await
+        .expect("connects");
+    let publisher = Client::connect(options(addr, ProtocolVersion::V5))
+        .await
+        .expect("connects");
+    let mut stream = subscriber
+        .subscribe("alias/#", QoS::AtLeastOnce)
+        .await
+        .expect("sub");
+    let topics = ["alias/a", "alias/b", "alias/a", "alias/a", "alias/b"];
+    for topic in topics {
+        within(
+            "publish",
+            publisher.publish(topic, topic, QoS::AtLeastOnce, false),
+        )
+        .await
+        .expect("published");
+    }
+    for topic in topics {
+        let message = within("message", stream.recv()).await.expect("a message");
+        assert_eq!(
+            (message.topic.as_str(), message.payload_str()),
+            (topic, Some(topic))
+        );
+        assert_eq!(
+            message.properties.topic_alias, None,
+            "resolved for the reader"
+        );
+    }
+    publisher.disconnect().await;
+    subscriber.disconnect().await;
+    broker.shutdown().await;
+}

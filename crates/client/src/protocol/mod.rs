@@ -15,7 +15,7 @@
 //!
 //! The jobs are split by flow: [`outbound`] (the offline buffer and QoS 1/2 in flight),
 //! [`inbound`] (QoS 2 deduplication, topic aliases), [`subscriptions`] (what is subscribed
-//! and routing), [`keep_alive`], [`packet_ids`].
+//! and routing), [`topic_alias`] (outgoing aliases), [`keep_alive`], [`packet_ids`].
 
 pub(crate) mod inbound;
 pub(crate) mod keep_alive;
@@ -24,6 +24,7 @@ pub(crate) mod packet_ids;
 pub(crate) mod subscriptions;
 #[cfg(test)]
 mod tests;
+pub(crate) mod topic_alias;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -38,6 +39,7 @@ use self::keep_alive::{KeepAlive, KeepAliveAction};
 use self::outbound::{Completion, Outbound, Step};
 use self::packet_ids::PacketIds;
 use self::subscriptions::{SubCompletion, Subscriptions};
+use self::topic_alias::OutboundAliases;
 use crate::error::{LinkError, PublishErrorKind};
 use crate::message::Message;
 
@@ -62,6 +64,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     /// Capacity of the offline buffer.
     pub(crate) offline_buffer: usize,
+    /// Use Topic Aliases on outgoing messages when the server accepts them (5.0).
+    pub(crate) topic_aliases: bool,
 }
 
 /// The server's limits, from CONNACK (defaults for MQTT 3.x).
@@ -161,6 +165,7 @@ pub(crate) struct Protocol {
     inbound: Inbound,
     subscriptions: Subscriptions,
     keep_alive: KeepAlive,
+    aliases: OutboundAliases,
     transmits: VecDeque<Packet>,
     events: VecDeque<Event>,
 }
@@ -183,6 +188,7 @@ impl Protocol {
             inbound: Inbound::new(alias_maximum),
             subscriptions: Subscriptions::new(version.is_v5()),
             keep_alive: KeepAlive::new(now),
+            aliases: OutboundAliases::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             config,
@@ -345,6 +351,11 @@ impl Protocol {
         }
         let session_present = ack.session_present;
         self.limits = ServerLimits::from_connack(self.version, &ack);
+        let alias_maximum = match ack.properties.topic_alias_maximum {
+            Some(max) if self.config.topic_aliases && self.version.is_v5() => max,
+            _ => 0,
+        };
+        self.aliases.reset(alias_maximum);
         if let Some(id) = &ack.properties.assigned_client_identifier {
             self.config.connect.client_id = tern_codec::ClientId::new(id.detached());
         }
@@ -423,7 +434,13 @@ impl Protocol {
         let packet = match self.phase {
             Phase::Offline => None,
             Phase::AwaitingConnAck { .. } | Phase::Closed => self.transmits.pop_front(),
-            Phase::Connected => self.next_connected_packet(),
+            Phase::Connected => match self.next_connected_packet() {
+                Some(Packet::Publish(mut publish)) => {
+                    self.aliases.apply(&mut publish);
+                    Some(Packet::Publish(publish))
+                }
+                other => other,
+            },
         };
         if packet.is_some() {
             self.keep_alive.on_sent(now);

@@ -26,6 +26,7 @@ fn config(version: ProtocolVersion) -> Config {
         ping_timeout: Some(5 * SEC),
         connect_timeout: 3 * SEC,
         offline_buffer: 3,
+        topic_aliases: true,
     }
 }
 
@@ -521,4 +522,34 @@ fn disconnect_sends_disconnect_and_fails_what_waits() {
         ]
     );
     assert!(p.is_closed());
+}
+
+#[test]
+fn outgoing_topic_aliases_on_the_wire_only() {
+    let mut ack = ConnAck::default();
+    ack.properties.topic_alias_maximum = Some(1);
+    let (mut p, t0) = connected(ProtocolVersion::V5, ack);
+    p.publish(Token(1), publish("t/1", QoS::AtLeastOnce));
+    p.publish(Token(2), publish("t/1", QoS::AtLeastOnce));
+    let sent = drain(&mut p, t0);
+    let topics: Vec<_> = sent
+        .iter()
+        .map(|s| match s {
+            Packet::Publish(p) => (p.topic.as_str().to_owned(), p.properties.topic_alias),
+            other => panic!("PUBLISH expected, got {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            ("t/1".into(), NonZeroU16::new(1)),
+            (String::new(), NonZeroU16::new(1))
+        ]
+    );
+    // Resent after a reconnect: the alias is set up again from the full topic.
+    let resent = reconnect(&mut p, t0, true);
+    assert!(
+        matches!(&resent[0], Packet::Publish(p) if p.topic.as_str() == "t/1"),
+        "{resent:?}"
+    );
 }
