@@ -9,7 +9,7 @@
 //!   ends with it, any other stays here, offline, until it expires [MQTT-4.1.0-2].
 //! - A will with a Will Delay Interval waits here with the offline session. It is published
 //!   when the delay passes or the session ends, whichever comes first, and dropped if a
-//!   connection resumes the session before then [MQTT-3.1.3-9].
+//!   connection resumes the session before then [MQTT-3.1.2-26].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -126,7 +126,7 @@ impl Registry {
                         _ => (None, None),
                     };
                     return match previous {
-                        // Resumed in time: the delayed will is not sent [MQTT-3.1.3-9].
+                        // Resumed in time: the delayed will is not sent [MQTT-3.1.2-26].
                         Some(mut state) if !clean_start => {
                             state.expiry_interval = expiry_interval;
                             state.mailbox.set_online(true);

@@ -5,7 +5,7 @@
 //!   never larger than the client's Receive Maximum [MQTT-4.9.0-2].
 //! - A message whose Message Expiry Interval has passed is not delivered; one that is
 //!   carries the interval less the time it waited [MQTT-3.3.2-5, MQTT-3.3.2-6].
-//! - A packet larger than the client's Maximum Packet Size is not sent [MQTT-3.1.2-24].
+//! - A packet larger than the client's Maximum Packet Size is not sent [MQTT-3.1.2-27].
 //! - Topic Aliases are used when the client allows them (its Topic Alias Maximum): the first
 //!   delivery of a topic sets an alias, later ones send an empty topic [MQTT-3.3.2-12].
 //! - On resumption, unacknowledged PUBLISHes are resent with DUP set and PUBRELs resent, in
