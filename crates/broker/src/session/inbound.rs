@@ -6,7 +6,7 @@
 //! - Topic Aliases are per connection [MQTT-3.3.2-10]: a PUBLISH with a topic and an alias
 //!   sets the alias; one with an empty topic uses it. An alias of 0 or above the broker's
 //!   Topic Alias Maximum, or an unknown alias, is a protocol violation (0x94) [MQTT-3.3.2-9].
-//! - More unreleased QoS 2 messages than the broker's Receive Maximum: 0x93 [MQTT-3.3.4-8].
+//! - More unreleased QoS 2 messages than the broker's Receive Maximum: 0x93 [MQTT-3.3.4-7].
 //! - QoS above Maximum QoS (0x9B) or retain when Retain is not available (0x9A) ends the
 //!   connection [MQTT-3.2.2-11, MQTT-3.2.2-14].
 
@@ -75,7 +75,7 @@ impl Session {
                 {
                     return self.fail(
                         ReasonCode::ReceiveMaximumExceeded,
-                        "[MQTT-3.3.4-8] more QoS 2 messages than Receive Maximum",
+                        "[MQTT-3.3.4-7] more QoS 2 messages than Receive Maximum",
                     );
                 }
                 known

@@ -217,7 +217,7 @@ impl Session {
 
     /// When [`Session::handle_timeout`] must next be called.
     pub fn next_timeout(&self) -> Option<Instant> {
-        // [MQTT-3.1.2-24]: one and a half times the keep alive.
+        // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]): one and a half times the keep alive.
         self.keep_alive.map(|k| self.last_received + k + k / 2)
     }
 
@@ -226,7 +226,7 @@ impl Session {
         if self.next_timeout().is_some_and(|deadline| now >= deadline) {
             self.fail(
                 ReasonCode::KeepAliveTimeout,
-                "[MQTT-3.1.2-24] keep alive expired",
+                "[MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) keep alive expired",
             );
         }
     }
@@ -251,16 +251,17 @@ impl Session {
             Packet::Connect(_) => {
                 self.fail(ReasonCode::ProtocolError, "[MQTT-3.1.0-2] second CONNECT")
             }
-            // Extended authentication is not offered, so AUTH is a protocol error
-            // [MQTT-4.12.0-1]; server-to-client packets from a client are too.
-            Packet::Auth(_)
-            | Packet::ConnAck(_)
-            | Packet::SubAck(_)
-            | Packet::UnsubAck(_)
-            | Packet::PingResp => self.fail(
+            // No Authentication Method was accepted in CONNECT, so AUTH is a Protocol
+            // Error (§4.12); so are the packets only a server sends (§2.1.2).
+            Packet::Auth(_) => self.fail(
                 ReasonCode::ProtocolError,
-                "[MQTT-4.12.0-1] packet a client may not send",
+                "[MQTT-4.12] AUTH without an authentication method in CONNECT",
             ),
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => self
+                .fail(
+                    ReasonCode::ProtocolError,
+                    "[MQTT-2.1.2] packet only a server sends",
+                ),
         }
         if self.unsent > 0 {
             self.resend(now);

@@ -335,7 +335,7 @@ fn unknown_or_too_large_topic_alias_is_a_violation_3_3_2_9() {
 }
 
 #[test]
-fn receive_maximum_exceeded_by_unreleased_qos2_3_3_4_8() {
+fn receive_maximum_exceeded_by_unreleased_qos2_3_3_4_7() {
     let now = Instant::now();
     let mut s = Session::new(
         SessionState::new("c".into(), 0),
