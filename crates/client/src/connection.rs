@@ -239,11 +239,15 @@ impl Connection {
         };
         let version = self.protocol.version();
         let max = self.settings.max_incoming_packet_size;
-        while let Some(packet) = tern_codec::decode(read_buf, version, max)? {
+        loop {
+            let packet = match tern_codec::decode(read_buf, version, max) {
+                Ok(Some(packet)) => packet,
+                Ok(None) => return Ok(()),
+                Err(err) => return Err(self.protocol.malformed(err)),
+            };
             tracing::trace!(packet = ?packet.packet_type(), "received");
             self.protocol.handle_packet(now(), packet)?;
         }
-        Ok(())
     }
 
     /// Writes, in one batch, every packet the protocol has for the link.

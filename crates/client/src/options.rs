@@ -22,9 +22,10 @@ use crate::error::{ConnectError, ConnectErrorKind};
 ///
 /// let options = ConnectOptions::from_url("mqtt://alice:secret@broker.example:1884")?;
 /// assert_eq!((options.host(), options.port()), ("broker.example", 1884));
+/// assert!(!format!("{options:?}").contains("secret"), "Debug hides the password");
 /// # Ok::<(), tern_client::ConnectError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     pub(crate) host: String,
     pub(crate) port: u16,
@@ -63,6 +64,32 @@ impl Default for Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_secs(30),
         }
+    }
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Everything but the password, which must not reach a log.
+        f.debug_struct("ConnectOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("clean_start", &self.clean_start)
+            .field("keep_alive", &self.keep_alive)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("will", &self.will)
+            .field("protocol", &self.protocol)
+            .field("properties", &self.properties)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("reconnect", &self.reconnect)
+            .field("offline_buffer", &self.offline_buffer)
+            .field("subscription_capacity", &self.subscription_capacity)
+            .field("max_incoming_packet_size", &self.max_incoming_packet_size)
+            .field("topic_aliases", &self.topic_aliases)
+            .finish()
     }
 }
 

@@ -30,7 +30,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tern_codec::{
-    ConnAck, Connect, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode,
+    ConnAck, Connect, DecodeError, Disconnect, Packet, ProtocolVersion, Publish, QoS, ReasonCode,
     SubscriptionOptions, TopicFilter,
 };
 
@@ -283,8 +283,36 @@ impl Protocol {
     }
 
     /// Handles a packet from the server. An error means the connection must be closed
-    /// (after writing what [`Protocol::poll_transmit`] still gives, such as a DISCONNECT).
+    /// (after writing what [`Protocol::poll_transmit`] still gives: with MQTT 5.0, a
+    /// DISCONNECT that says why).
     pub(crate) fn handle_packet(&mut self, now: Instant, packet: Packet) -> Result<(), LinkError> {
+        let result = self.dispatch(now, packet);
+        if let Err(LinkError::Protocol(_)) = &result {
+            self.say_why(ReasonCode::ProtocolError);
+        }
+        result
+    }
+
+    /// The server sent bytes that are not a valid packet.
+    pub(crate) fn malformed(&mut self, err: DecodeError) -> LinkError {
+        self.say_why(err.reason_code());
+        LinkError::Decode(err)
+    }
+
+    /// MQTT 5.0: tells the server why the client closes the connection, unless a
+    /// DISCONNECT is already queued.
+    fn say_why(&mut self, reason: ReasonCode) {
+        let queued = self
+            .transmits
+            .iter()
+            .any(|p| matches!(p, Packet::Disconnect(_)));
+        if self.version.is_v5() && self.phase == Phase::Connected && !queued {
+            self.transmits
+                .push_back(Packet::Disconnect(Disconnect::new(reason)));
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant, packet: Packet) -> Result<(), LinkError> {
         self.keep_alive.on_received();
         if let Phase::AwaitingConnAck { .. } = self.phase {
             return match packet {

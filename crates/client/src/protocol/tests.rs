@@ -553,3 +553,24 @@ fn outgoing_topic_aliases_on_the_wire_only() {
         "{resent:?}"
     );
 }
+
+#[test]
+fn v5_says_why_before_closing_on_a_protocol_error() {
+    let (mut p, t0) = connected(ProtocolVersion::V5, ConnAck::default());
+    let err = p
+        .handle_packet(t0, Packet::ConnAck(ConnAck::default()))
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Protocol(_)));
+    let sent = drain(&mut p, t0);
+    assert!(
+        matches!(sent.as_slice(), [Packet::Disconnect(d)] if d.reason_code == ReasonCode::ProtocolError),
+        "{sent:?}"
+    );
+    let err = p.malformed(tern_codec::DecodeError::PacketTooLarge { size: 10, max: 5 });
+    assert!(matches!(err, LinkError::Decode(_)));
+    let sent = drain(&mut p, t0);
+    assert!(
+        matches!(sent.as_slice(), [Packet::Disconnect(d)] if d.reason_code == ReasonCode::PacketTooLarge),
+        "{sent:?}"
+    );
+}
