@@ -5,7 +5,6 @@
 //! Payload Format Indicator, Content Type, Response Topic, Correlation Data and every User
 //! Property are forwarded unchanged and in order [MQTT-3.3.2-17, MQTT-3.3.2-18].
 
-#[macro_use]
 mod common;
 
 use bytes::Bytes;
@@ -16,14 +15,14 @@ fn request(payload: &str) -> tern_codec::Publish {
     let mut p = publish("req/t", payload, QoS::AtLeastOnce, 7);
     let props = &mut p.properties;
     props.payload_format_indicator = Some(true);
-    props.content_type = Some("text/plain".try_into().unwrap());
+    props.content_type = Some("text/plain".try_into().expect("valid string"));
     props.response_topic = Some(topic_name("reply/me"));
     props.correlation_data = Some(Bytes::from_static(b"\x00\x01corr"));
     props.message_expiry_interval = Some(3600);
     props.user_properties = vec![
-        UserProperty::new("b", "2").unwrap(),
-        UserProperty::new("a", "1").unwrap(),
-        UserProperty::new("b", "3").unwrap(),
+        UserProperty::new("b", "2").expect("valid"),
+        UserProperty::new("a", "1").expect("valid"),
+        UserProperty::new("b", "3").expect("valid"),
     ];
     p
 }

@@ -3,7 +3,7 @@
 //! and fails the test, naming what it waited for, when the broker does not answer in time.
 //!
 //! Each test file is its own crate and uses a different part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
