@@ -13,6 +13,9 @@
 //!   Maximum the client announced, or an unknown alias with an empty topic, is a protocol
 //!   error (0x94 Topic Alias invalid) [MQTT-3.3.2-8, MQTT-3.3.2-9]. Aliases last one
 //!   connection [MQTT-3.3.2-7].
+//! - Receive Maximum: the server may have at most the client's Receive Maximum QoS 2
+//!   messages awaiting PUBREL (QoS 1 ones are acknowledged at once); one more is a protocol
+//!   error (0x93 Receive Maximum exceeded) [MQTT-3.3.4-9].
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU16;
@@ -30,7 +33,32 @@ pub(crate) struct Accepted {
 
 /// Why an incoming PUBLISH breaks the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TopicAliasInvalid;
+pub(crate) enum InboundError {
+    /// An alias of 0, above the maximum, or unknown with an empty topic [MQTT-3.3.2-9].
+    TopicAliasInvalid,
+    /// More QoS 2 messages awaiting PUBREL than the client's Receive Maximum [MQTT-3.3.4-9].
+    ReceiveMaximumExceeded,
+}
+
+impl InboundError {
+    /// The DISCONNECT reason code (5.0).
+    pub(crate) fn reason_code(self) -> ReasonCode {
+        match self {
+            InboundError::TopicAliasInvalid => ReasonCode::TopicAliasInvalid,
+            InboundError::ReceiveMaximumExceeded => ReasonCode::ReceiveMaximumExceeded,
+        }
+    }
+
+    /// The rule broken, for the log.
+    pub(crate) fn rule(self) -> &'static str {
+        match self {
+            InboundError::TopicAliasInvalid => "[MQTT-3.3.2-9] invalid topic alias",
+            InboundError::ReceiveMaximumExceeded => "[MQTT-3.3.4-9] receive maximum exceeded",
+        }
+    }
+}
+
+use InboundError::TopicAliasInvalid;
 
 /// State of incoming flows on this session.
 #[derive(Debug)]
@@ -38,15 +66,17 @@ pub(crate) struct Inbound {
     awaiting_pubrel: HashSet<PacketId>,
     aliases: HashMap<NonZeroU16, TopicName>,
     alias_maximum: u16,
+    receive_maximum: usize,
 }
 
 impl Inbound {
-    /// `alias_maximum` is the Topic Alias Maximum the client sends in CONNECT.
-    pub(crate) fn new(alias_maximum: u16) -> Self {
+    /// `alias_maximum` and `receive_maximum` are the values the client sends in CONNECT.
+    pub(crate) fn new(alias_maximum: u16, receive_maximum: u16) -> Self {
         Inbound {
             awaiting_pubrel: HashSet::new(),
             aliases: HashMap::new(),
             alias_maximum,
+            receive_maximum: usize::from(receive_maximum),
         }
     }
 
@@ -59,10 +89,7 @@ impl Inbound {
     }
 
     /// Handles a PUBLISH from the server.
-    pub(crate) fn on_publish(
-        &mut self,
-        mut publish: Publish,
-    ) -> Result<Accepted, TopicAliasInvalid> {
+    pub(crate) fn on_publish(&mut self, mut publish: Publish) -> Result<Accepted, InboundError> {
         if let Some(alias) = publish.properties.topic_alias.take() {
             if alias.get() > self.alias_maximum {
                 return Err(TopicAliasInvalid);
@@ -79,10 +106,17 @@ impl Inbound {
                 deliver: Some(publish),
                 ack: Some(Packet::PubAck(PubResponse::new(id))),
             },
-            (QoS::ExactlyOnce, Some(id)) => Accepted {
-                deliver: self.awaiting_pubrel.insert(id).then_some(publish),
-                ack: Some(Packet::PubRec(PubResponse::new(id))),
-            },
+            (QoS::ExactlyOnce, Some(id)) => {
+                let new = !self.awaiting_pubrel.contains(&id);
+                if new && self.awaiting_pubrel.len() >= self.receive_maximum {
+                    return Err(InboundError::ReceiveMaximumExceeded);
+                }
+                self.awaiting_pubrel.insert(id);
+                Accepted {
+                    deliver: new.then_some(publish),
+                    ack: Some(Packet::PubRec(PubResponse::new(id))),
+                }
+            }
             _ => Accepted {
                 deliver: Some(publish),
                 ack: None,
@@ -118,7 +152,7 @@ mod tests {
 
     #[test]
     fn qos2_is_delivered_once_until_pubrel_4_3_3_9() {
-        let mut inbound = Inbound::new(0);
+        let mut inbound = Inbound::new(0, u16::MAX);
         let first = inbound
             .on_publish(publish("a", QoS::ExactlyOnce, 5))
             .unwrap();
@@ -143,7 +177,7 @@ mod tests {
 
     #[test]
     fn unknown_pubrel_answers_not_found() {
-        let mut inbound = Inbound::new(0);
+        let mut inbound = Inbound::new(0, u16::MAX);
         let id = PacketId::new(9).unwrap();
         let Packet::PubComp(comp) = inbound.on_pubrel(&PubResponse::new(id)) else {
             panic!("PUBCOMP expected");
@@ -153,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_lost_session_forgets_qos2_ids() {
-        let mut inbound = Inbound::new(0);
+        let mut inbound = Inbound::new(0, u16::MAX);
         inbound
             .on_publish(publish("a", QoS::ExactlyOnce, 5))
             .unwrap();
@@ -175,7 +209,7 @@ mod tests {
 
     #[test]
     fn topic_aliases_3_3_2_12() {
-        let mut inbound = Inbound::new(2);
+        let mut inbound = Inbound::new(2, u16::MAX);
         let mut set = publish("long/topic", QoS::AtMostOnce, 0);
         set.properties.topic_alias = NonZeroU16::new(2);
         let set = inbound.on_publish(set).unwrap().deliver.unwrap();
@@ -210,6 +244,28 @@ mod tests {
             inbound.on_publish(after),
             Err(TopicAliasInvalid),
             "aliases last one connection"
+        );
+    }
+
+    #[test]
+    fn qos2_beyond_the_receive_maximum_is_refused_3_3_4_9() {
+        let mut inbound = Inbound::new(0, 1);
+        let mut p = Publish::new(TopicName::try_from("a").unwrap(), "x");
+        p.qos = QoS::ExactlyOnce;
+        p.packet_id = PacketId::new(1);
+        assert!(inbound.on_publish(p.clone()).is_ok());
+        assert!(
+            inbound.on_publish(p.clone()).is_ok(),
+            "a repeat is not a new message"
+        );
+        p.packet_id = PacketId::new(2);
+        assert_eq!(
+            inbound.on_publish(p),
+            Err(InboundError::ReceiveMaximumExceeded)
+        );
+        assert_eq!(
+            InboundError::ReceiveMaximumExceeded.reason_code(),
+            ReasonCode::ReceiveMaximumExceeded
         );
     }
 }

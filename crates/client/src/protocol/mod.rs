@@ -173,10 +173,14 @@ pub(crate) struct Protocol {
 impl Protocol {
     pub(crate) fn new(config: Config, now: Instant) -> Self {
         let version = config.connect.protocol;
-        let alias_maximum = if version.is_v5() {
-            config.connect.properties.topic_alias_maximum.unwrap_or(0)
+        let properties = &config.connect.properties;
+        let (alias_maximum, receive_maximum) = if version.is_v5() {
+            (
+                properties.topic_alias_maximum.unwrap_or(0),
+                properties.receive_maximum.map_or(u16::MAX, |m| m.get()),
+            )
         } else {
-            0
+            (0, u16::MAX)
         };
         Protocol {
             version,
@@ -185,7 +189,7 @@ impl Protocol {
             limits: ServerLimits::new(version),
             ids: PacketIds::new(),
             outbound: Outbound::new(config.offline_buffer),
-            inbound: Inbound::new(alias_maximum),
+            inbound: Inbound::new(alias_maximum, receive_maximum),
             subscriptions: Subscriptions::new(version.is_v5()),
             keep_alive: KeepAlive::new(now),
             aliases: OutboundAliases::default(),
@@ -407,11 +411,9 @@ impl Protocol {
     fn on_publish(&mut self, publish: Publish) -> Result<(), LinkError> {
         let accepted = match self.inbound.on_publish(publish) {
             Ok(accepted) => accepted,
-            Err(inbound::TopicAliasInvalid) => {
-                self.transmits.push_back(Packet::Disconnect(Disconnect::new(
-                    ReasonCode::TopicAliasInvalid,
-                )));
-                return Err(LinkError::Protocol("[MQTT-3.3.2-9] invalid topic alias"));
+            Err(err) => {
+                self.say_why(err.reason_code());
+                return Err(LinkError::Protocol(err.rule()));
             }
         };
         if let Some(publish) = accepted.deliver {
