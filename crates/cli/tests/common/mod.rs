@@ -233,11 +233,21 @@ impl Tern {
         self.peer.wait_for_line(needle, TIMEOUT)
     }
 
-    /// Sends SIGTERM and waits for the broker to exit; panics if it does not within
-    /// [`TIMEOUT`].
-    pub(crate) fn terminate(&mut self) -> Finished {
-        self.peer.signal("TERM");
+    /// Sends `sig` (such as `TERM` or `INT`) to the broker.
+    pub(crate) fn signal(&self, sig: &str) {
+        self.peer.signal(sig);
+    }
+
+    /// Waits for the broker to exit and returns its status and whole log; panics if it does
+    /// not exit within [`TIMEOUT`].
+    pub(crate) fn finish(&mut self) -> Finished {
         self.peer.finish(TIMEOUT)
+    }
+
+    /// Sends SIGTERM and waits for the broker to exit, as [`Tern::finish`] does.
+    pub(crate) fn terminate(&mut self) -> Finished {
+        self.signal("TERM");
+        self.finish()
     }
 }
 
