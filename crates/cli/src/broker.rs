@@ -55,8 +55,11 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Watch the signals before the broker logs that it is listening: a signal sent as
+        // soon as that line appears must still shut it down gracefully.
+        let mut signals = Signals::watch()?;
         let broker = Broker::start(config).await?;
-        wait_for_signal().await?;
+        signals.recv().await?;
         tracing::info!("shutting down");
         broker.shutdown().await;
         tracing::info!("stopped");
@@ -64,20 +67,40 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// SIGINT (Ctrl-C) and SIGTERM, caught from [`Signals::watch`] on.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot watch SIGINT")?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts catching the signals, so that they no longer end the process at once.
+    fn watch() -> anyhow::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot watch Ctrl-C")?;
-    Ok(())
+
+    /// Waits for SIGINT or SIGTERM.
+    async fn recv(&mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot watch Ctrl-C")?;
+        Ok(())
+    }
 }
