@@ -133,18 +133,24 @@ impl Peer {
         self.stdout.lock().expect("output lock poisoned").clone()
     }
 
-    /// Waits until a stdout line contains `needle` and returns it; panics after `timeout`.
+    /// Waits until a stdout line contains `needle` and returns it; panics if the process
+    /// exits without writing one, or after `timeout`.
     pub(crate) fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
+        let find = |peer: &Peer| peer.stdout().into_iter().find(|l| l.contains(needle));
         loop {
-            if let Some(line) = self.stdout().into_iter().find(|l| l.contains(needle)) {
+            if let Some(line) = find(self) {
                 return line;
             }
             let exited = matches!(self.child.try_wait(), Ok(Some(_)));
             if exited || Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
+                // The readers may still hold the last lines of a process that just exited.
                 self.readers.drain(..).for_each(|r| drop(r.join()));
+                if let Some(line) = find(self) {
+                    return line;
+                }
                 panic!(
                     "{}: no line containing {needle:?} ({}).\nstdout:\n{}\nstderr:\n{}",
                     self.name,
