@@ -123,11 +123,6 @@ impl Peer {
         }
     }
 
-    /// The process id.
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The stdout lines collected so far.
     pub(crate) fn stdout(&self) -> Vec<String> {
         self.stdout.lock().expect("output lock poisoned").clone()

@@ -5,7 +5,7 @@ A non-retained marker published after each subscription shows, without waiting f
 timeout, whether a retained message was sent: it would arrive before the marker.
 """
 
-from peer import Peer, run
+from peer import Failure, Peer, run
 
 TOPIC = "paho/retained/lamp"
 
@@ -18,7 +18,7 @@ def first_two(peer, pub):
         return first, None
     marker = peer.message()
     if marker["payload"] != "marker":
-        raise ValueError(f"expected the marker, got {marker}")
+        raise Failure(f"expected the marker, got {marker}")
     return first, marker
 
 
