@@ -3,8 +3,24 @@
 //! # Layout
 //!
 //! - `broker`: `tern broker`, the MQTT broker.
+//! - `pub_cmd`: `tern pub`, publish like mosquitto_pub.
+//! - `sub_cmd`: `tern sub`, subscribe and print like mosquitto_sub.
+//! - `mqtt_args`: the connection flags both share, and how they report errors and exit.
+//! - `mqtt_props`: `-D command property value`, MQTT 5.0 properties from the command line.
+//! - `format`: how `tern sub` prints a message (`-v`, `-F` format strings).
+//! - `json`: JSON output (`-F %j`, `%J`, `--json`, `--pretty`).
+//! - `help`: the `--help` texts of `tern pub` and `tern sub`, in mosquitto's layout.
 
 mod broker;
+mod format;
+mod help;
+mod json;
+mod mqtt_args;
+mod mqtt_props;
+mod pub_cmd;
+mod sub_cmd;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -20,18 +36,42 @@ struct Cli {
 enum Command {
     /// Run the MQTT broker (default: 0.0.0.0:1883).
     Broker(broker::BrokerArgs),
+    /// Publish a message, as mosquitto_pub does (-h is the host; see tern pub --help).
+    Pub(pub_cmd::PubArgs),
+    /// Subscribe and print messages, as mosquitto_sub does (see tern sub --help).
+    Sub(sub_cmd::SubArgs),
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
     let result = match cli.command {
         Command::Broker(args) => broker::run(args),
+        Command::Pub(args) => return pub_cmd::run(args),
+        Command::Sub(args) => return sub_cmd::run(args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("tern: error: {error:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints a command-line error (or the help or version asked for). `tern pub` and
+/// `tern sub` exit 1 on usage errors, as mosquitto_pub and mosquitto_sub do; the rest keep
+/// clap's 2.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    if !error.use_stderr() {
+        return ExitCode::SUCCESS;
+    }
+    let subcommand = std::env::args().nth(1);
+    match subcommand.as_deref() {
+        Some("pub" | "sub") => ExitCode::FAILURE,
+        _ => ExitCode::from(2),
     }
 }

@@ -1,0 +1,538 @@
+//! The connection flags `tern pub` and `tern sub` share, spelled as mosquitto_pub and
+//! mosquitto_sub spell them (`-h` is the host), and what they become: [`ConnectOptions`].
+//! Also [`Failure`], how both commands report an error and choose their exit code.
+//!
+//! Rules taken from mosquitto's clients:
+//! - Defaults: host `localhost`, port 1883, MQTT 3.1.1, keep alive 60 s, clean session.
+//! - `-D` selects MQTT 5.0 when `-V` is not given.
+//! - `-c` needs a client id (`-i`); with MQTT 5.0 it also means a session that never
+//!   expires unless `-x` says otherwise. `-x` applies to MQTT 5.0 only.
+//! - `-L mqtt://user:pass@host:port/topic` sets host, port, credentials and the topic;
+//!   `-h`, `-p`, `-u` and `-P` given as well take precedence.
+//! - A refused connection exits with the CONNACK code (3.1.1: 1-5; 5.0: 0x80 and up); any
+//!   other failure exits 1.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::Args;
+use tern_client::{
+    ConnectError, ConnectErrorKind, ConnectOptions, ConnectProperties, ProtocolVersion, QoS,
+    ReasonCode, TopicName, Will,
+};
+
+use crate::mqtt_props::Properties;
+
+/// Connection flags common to `tern pub` and `tern sub`.
+#[derive(Debug, Args)]
+pub(crate) struct ConnArgs {
+    /// MQTT host to connect to (default localhost).
+    #[arg(short = 'h', long = "host", value_name = "HOST")]
+    host: Option<String>,
+    /// Network port to connect to (default 1883).
+    #[arg(short = 'p', long = "port", value_name = "PORT")]
+    port: Option<u16>,
+    /// mqtt://[username[:password]@]host[:port]/topic
+    #[arg(short = 'L', long = "url", value_name = "URL")]
+    url: Option<String>,
+    /// User name.
+    #[arg(short = 'u', long = "username", value_name = "USER")]
+    username: Option<String>,
+    /// Password.
+    #[arg(short = 'P', long = "pw", value_name = "PASSWORD")]
+    password: Option<String>,
+    /// Client id.
+    #[arg(
+        short = 'i',
+        long = "id",
+        value_name = "ID",
+        conflicts_with = "id_prefix"
+    )]
+    id: Option<String>,
+    /// Client id prefix; the process id is appended.
+    #[arg(short = 'I', long = "id-prefix", value_name = "PREFIX")]
+    id_prefix: Option<String>,
+    /// Keep alive in seconds.
+    #[arg(short = 'k', long = "keepalive", value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u16).range(5..))]
+    keepalive: u16,
+    /// Protocol version: mqttv31, mqttv311 or mqttv5 (31, 311, 5).
+    #[arg(short = 'V', long = "protocol-version", value_name = "VERSION", value_parser = parse_version)]
+    version: Option<ProtocolVersion>,
+    /// Disable clean session.
+    #[arg(short = 'c', long = "disable-clean-session")]
+    no_clean: bool,
+    /// Session expiry interval in seconds (MQTT 5.0); -1 or ∞ for never.
+    #[arg(short = 'x', value_name = "SECONDS", value_parser = parse_expiry, allow_hyphen_values = true)]
+    session_expiry: Option<u32>,
+    /// Debug messages on stderr.
+    #[arg(short = 'd', long = "debug")]
+    pub(crate) debug: bool,
+    /// Print no error messages.
+    #[arg(long = "quiet")]
+    pub(crate) quiet: bool,
+    /// Will topic.
+    #[arg(long = "will-topic", value_name = "TOPIC")]
+    will_topic: Option<String>,
+    /// Will payload.
+    #[arg(long = "will-payload", value_name = "PAYLOAD")]
+    will_payload: Option<String>,
+    /// Will QoS.
+    #[arg(long = "will-qos", value_name = "QOS", value_parser = parse_qos)]
+    will_qos: Option<QoS>,
+    /// Retain the will.
+    #[arg(long = "will-retain")]
+    will_retain: bool,
+    /// MQTT 5.0 property: command, name, value (user-property: name and value).
+    /// (All occurrences' values in one list; [`Properties::parse`] splits them again.)
+    #[arg(short = 'D', long = "property", num_args = 3..=4, action = clap::ArgAction::Append,
+          value_names = ["COMMAND", "PROPERTY", "VALUE"])]
+    properties: Vec<String>,
+}
+
+/// What the connection flags resolve to.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    /// The options for [`tern_client::Client::connect`].
+    pub(crate) options: ConnectOptions,
+    /// The protocol spoken.
+    pub(crate) version: ProtocolVersion,
+    /// The topic from `-L`, if any.
+    pub(crate) url_topic: Option<String>,
+    /// `-D` properties (the PUBLISH ones are for `tern pub`).
+    pub(crate) properties: Properties,
+    /// `host:port`, for messages.
+    pub(crate) server: String,
+    /// The CONNECT properties in `options` (MQTT 5.0), for adjusting them.
+    pub(crate) connect_properties: ConnectProperties,
+}
+
+impl ConnArgs {
+    /// Checks the flags and builds the connect options; `is_pub` allows `-D publish`.
+    pub(crate) fn resolve(&self, is_pub: bool) -> Result<Connection, Failure> {
+        let properties = Properties::parse(&self.properties, is_pub).map_err(Failure::usage)?;
+        let version = match self.version {
+            Some(v) if properties.any && v != ProtocolVersion::V5 => {
+                return Err(Failure::usage(
+                    "-D/--property sets MQTT 5.0 properties; use -V mqttv5 (or leave -V out).",
+                ))
+            }
+            Some(v) => v,
+            None if properties.any => ProtocolVersion::V5,
+            None => ProtocolVersion::V3_1_1,
+        };
+        let (mut host, mut port, mut username, mut password, mut url_topic) =
+            ("localhost".to_owned(), 1883, None, None, None);
+        if let Some(url) = &self.url {
+            let parsed = parse_url(url)?;
+            host = parsed.host().to_owned();
+            port = parsed.port();
+            url_topic = Some(parsed.topic);
+            username = parsed.username;
+            password = parsed.password;
+        }
+        host = self.host.clone().unwrap_or(host);
+        port = self.port.unwrap_or(port);
+        if self.username.is_some() {
+            username = self.username.clone();
+        }
+        if self.password.is_some() {
+            password = self.password.clone();
+        }
+        let client_id = match (&self.id, &self.id_prefix) {
+            (Some(id), _) => Some(id.clone()),
+            (None, Some(prefix)) => Some(format!("{prefix}{}", std::process::id())),
+            (None, None) => None,
+        };
+
+        let mut options = ConnectOptions::new(host.clone(), port)
+            .protocol(version)
+            .keep_alive(Duration::from_secs(self.keepalive.into()))
+            .clean_start(!self.no_clean);
+        if let Some(id) = &client_id {
+            options = options.client_id(id.clone());
+        }
+        let mut connect_props = properties.connect.clone();
+        if version == ProtocolVersion::V5 {
+            let expiry = match self.session_expiry {
+                Some(secs) => Some(secs),
+                None if self.no_clean => Some(u32::MAX),
+                None => connect_props.session_expiry_interval,
+            };
+            if expiry == Some(u32::MAX) && self.id.is_none() {
+                return Err(Failure::usage(
+                    "you must provide a client id (-i) if you are using an infinite session \
+                     expiry interval (-c or -x -1).",
+                ));
+            }
+            connect_props.session_expiry_interval = expiry.filter(|&s| s > 0);
+            options = options.properties(connect_props.clone());
+        } else if self.no_clean && self.id.is_none() {
+            return Err(Failure::usage(
+                "you must provide a client id (-i) if you are using the -c option.",
+            ));
+        }
+        options = match (username, password) {
+            (Some(user), Some(pass)) => options.credentials(user, pass),
+            (Some(user), None) => options.username(user),
+            (None, Some(_)) => {
+                return Err(Failure::usage(
+                    "a password (-P) is sent only with a user name; add -u USER.",
+                ))
+            }
+            (None, None) => options,
+        };
+        if let Some(will) = self.will(&properties)? {
+            options = options.will(will);
+        }
+        Ok(Connection {
+            options,
+            version,
+            url_topic,
+            properties,
+            server: format!("{host}:{port}"),
+            connect_properties: connect_props,
+        })
+    }
+
+    fn will(&self, properties: &Properties) -> Result<Option<Will>, Failure> {
+        let Some(topic) = &self.will_topic else {
+            if self.will_payload.is_some() {
+                return Err(Failure::usage(
+                    "will payload given, but no will topic given.",
+                ));
+            }
+            if self.will_retain {
+                return Err(Failure::usage(
+                    "will retain given, but no will topic given.",
+                ));
+            }
+            if self.will_qos.is_some() {
+                return Err(Failure::usage("will QoS given, but no will topic given."));
+            }
+            if properties.any_will {
+                return Err(Failure::usage(
+                    "will properties given, but no will topic given.",
+                ));
+            }
+            return Ok(None);
+        };
+        let topic = TopicName::try_from(topic.as_str()).map_err(|_| {
+            Failure::usage(format!(
+                "invalid will topic '{topic}', does it contain '+' or '#'?"
+            ))
+        })?;
+        Ok(Some(Will {
+            topic,
+            payload: Bytes::from(self.will_payload.clone().unwrap_or_default()),
+            qos: self.will_qos.unwrap_or(QoS::AtMostOnce),
+            retain: self.will_retain,
+            properties: properties.will.clone(),
+        }))
+    }
+}
+
+/// A `-L` URL taken apart.
+struct ParsedUrl {
+    options: ConnectOptions,
+    topic: String,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl ParsedUrl {
+    fn host(&self) -> &str {
+        self.options.host()
+    }
+
+    fn port(&self) -> u16 {
+        self.options.port()
+    }
+}
+
+/// `mqtt://[user[:password]@]host[:port]/topic`; the topic is everything after the first
+/// `/` following the host, as mosquitto reads it.
+fn parse_url(url: &str) -> Result<ParsedUrl, Failure> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(Failure::usage(
+            "unsupported URL scheme in -L; use mqtt://[user[:password]@]host[:port]/topic.",
+        ));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "mqtt" => {}
+        "mqtts" | "wss" => {
+            return Err(Failure::usage(
+                "TLS is not supported by tern pub/sub yet; use mqtt:// to a plain listener.",
+            ))
+        }
+        "ws" => {
+            return Err(Failure::usage(
+                "MQTT over WebSockets is not supported; use mqtt://.",
+            ))
+        }
+        _ => {
+            return Err(Failure::usage(
+                "unsupported URL scheme in -L; use mqtt://[user[:password]@]host[:port]/topic.",
+            ))
+        }
+    }
+    let Some((authority, topic)) = rest.split_once('/') else {
+        return Err(Failure::usage(
+            "invalid URL for -L argument specified - topic missing.",
+        ));
+    };
+    let options = ConnectOptions::from_url(&format!("mqtt://{authority}"))
+        .map_err(|e| Failure::usage(format!("invalid URL {url:?} for -L: {e}")))?;
+    let (username, password) = userinfo(authority);
+    Ok(ParsedUrl {
+        options,
+        topic: topic.to_owned(),
+        username,
+        password,
+    })
+}
+
+/// User name and password of `user:password@host`, percent-decoded.
+fn userinfo(authority: &str) -> (Option<String>, Option<String>) {
+    let Some((info, _)) = authority.rsplit_once('@') else {
+        return (None, None);
+    };
+    let (user, pass) = match info.split_once(':') {
+        Some((user, pass)) => (user, Some(pass)),
+        None => (info, None),
+    };
+    (Some(percent_decode(user)), pass.map(percent_decode))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `-V`: the names and numbers mosquitto accepts.
+fn parse_version(s: &str) -> Result<ProtocolVersion, String> {
+    match s {
+        "mqttv31" | "31" => Ok(ProtocolVersion::V3_1),
+        "mqttv311" | "311" => Ok(ProtocolVersion::V3_1_1),
+        "mqttv5" | "5" => Ok(ProtocolVersion::V5),
+        _ => Err("invalid protocol version; use mqttv31, mqttv311 or mqttv5".into()),
+    }
+}
+
+/// `-q` and `--will-qos`: 0, 1 or 2.
+pub(crate) fn parse_qos(s: &str) -> Result<QoS, String> {
+    match s {
+        "0" => Ok(QoS::AtMostOnce),
+        "1" => Ok(QoS::AtLeastOnce),
+        "2" => Ok(QoS::ExactlyOnce),
+        _ => Err(format!("invalid QoS {s:?}; use 0, 1 or 2")),
+    }
+}
+
+/// `-x`: seconds, or -1 / 4294967295 / ∞ for a session that does not expire.
+fn parse_expiry(s: &str) -> Result<u32, String> {
+    match s {
+        "∞" | "-1" => Ok(u32::MAX),
+        _ => s.parse().map_err(|_| {
+            "session-expiry-interval must be 0-4294967295, or -1 or ∞ for never".into()
+        }),
+    }
+}
+
+/// How a command failed: what to tell the user and the exit code.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The process exit code.
+    pub(crate) code: u8,
+    /// The message, printed after `Error: `.
+    pub(crate) message: String,
+    /// Whether to point at `--help`.
+    pub(crate) usage: bool,
+}
+
+/// mosquitto_sub's exit code when `-W` runs out.
+pub(crate) const TIMED_OUT: u8 = 27;
+
+impl Failure {
+    /// A usage error (exit 1, with a pointer to `--help`).
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+            usage: true,
+        }
+    }
+
+    /// A run-time error with exit code 1.
+    pub(crate) fn runtime(message: impl Into<String>) -> Self {
+        Failure {
+            code: 1,
+            message: message.into(),
+            usage: false,
+        }
+    }
+
+    /// `-W` ran out: exit 27 with mosquitto_sub's message.
+    pub(crate) fn timed_out() -> Self {
+        Failure {
+            code: TIMED_OUT,
+            message: "Timed out".into(),
+            usage: false,
+        }
+    }
+
+    /// The failure of the first connection, with mosquitto's exit code: the CONNACK code
+    /// when the broker refused, else 1.
+    pub(crate) fn connect(err: &ConnectError, server: &str, version: ProtocolVersion) -> Self {
+        let detail = std::error::Error::source(err)
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        match err.kind() {
+            ConnectErrorKind::Refused(code) => {
+                let exit = if version == ProtocolVersion::V5 {
+                    u8::from(code)
+                } else {
+                    code.to_v3_connack()
+                };
+                Failure {
+                    code: exit,
+                    message: format!(
+                        "connection refused by {server}: {code:?} (code {exit}). {}",
+                        refusal_hint(code, version)
+                    ),
+                    usage: false,
+                }
+            }
+            ConnectErrorKind::Io => Failure::runtime(format!(
+                "cannot connect to {server}{detail}. Is a broker running there? Use -h HOST \
+                 and -p PORT to choose another."
+            )),
+            ConnectErrorKind::TimedOut => Failure::runtime(format!(
+                "no answer from {server} within 10 s{detail}. Check -h and -p, and that the \
+                 port is an MQTT listener."
+            )),
+            ConnectErrorKind::InvalidOptions => Failure::usage(format!("{err}")),
+            _ => Failure::runtime(format!("connecting to {server} failed: {err}")),
+        }
+    }
+
+    /// Prints the message (unless `quiet`) and returns the exit code; `command` names the
+    /// subcommand for the pointer to its help.
+    pub(crate) fn report(&self, command: &str, quiet: bool) -> ExitCode {
+        if !quiet && self.code == TIMED_OUT {
+            eprintln!("{}", self.message);
+        } else if !quiet {
+            eprintln!("Error: {}", self.message);
+            if self.usage {
+                eprintln!("\nUse 'tern {command} --help' to see usage.");
+            }
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+/// `-d`: the client's log (every packet sent and received) on stderr.
+pub(crate) fn init_debug(debug: bool) {
+    if debug {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("tern_client=trace"))
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+    }
+}
+
+/// What to do about a refused connection.
+fn refusal_hint(code: ReasonCode, version: ProtocolVersion) -> &'static str {
+    match code {
+        ReasonCode::UnsupportedProtocolVersion if version == ProtocolVersion::V5 => {
+            "The broker does not speak MQTT 5.0: try -V mqttv311."
+        }
+        ReasonCode::UnsupportedProtocolVersion => "Try another -V (mqttv5, mqttv311, mqttv31).",
+        ReasonCode::ClientIdentifierNotValid => "Choose another client id with -i.",
+        ReasonCode::BadUserNameOrPassword => "Check the user name (-u) and password (-P).",
+        ReasonCode::NotAuthorized => {
+            "Check the user name (-u) and password (-P) and the broker's access rules."
+        }
+        ReasonCode::ServerUnavailable | ReasonCode::ServerBusy => "Try again later.",
+        ReasonCode::Banned => "This client is banned by the broker.",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    #[command(disable_help_flag = true)]
+    struct Test {
+        #[command(flatten)]
+        conn: ConnArgs,
+    }
+
+    fn resolve(args: &[&str]) -> Result<Connection, Failure> {
+        let mut argv = vec!["test"];
+        argv.extend_from_slice(args);
+        Test::try_parse_from(argv)
+            .expect("parses")
+            .conn
+            .resolve(true)
+    }
+
+    #[test]
+    fn defaults_are_mosquittos() {
+        let c = resolve(&[]).expect("valid");
+        assert_eq!(c.server, "localhost:1883");
+        assert_eq!(c.version, ProtocolVersion::V3_1_1);
+        assert!(c.url_topic.is_none());
+    }
+
+    #[test]
+    fn url_then_explicit_flags() {
+        let c = resolve(&["-L", "mqtt://al%40ice:pw@example.org:1999/a/b"]).expect("valid");
+        assert_eq!(c.server, "example.org:1999");
+        assert_eq!(c.url_topic.as_deref(), Some("a/b"));
+        assert!(format!("{:?}", c.options).contains("al@ice"));
+        let c = resolve(&["-L", "mqtt://h/t", "-p", "2000"]).expect("valid");
+        assert_eq!(c.server, "h:2000");
+        assert!(resolve(&["-L", "mqtt://h"]).is_err(), "topic missing");
+        let err = resolve(&["-L", "mqtts://h/t"]).expect_err("no TLS");
+        assert!(err.message.contains("TLS"));
+    }
+
+    #[test]
+    fn property_selects_v5_and_checks() {
+        let c = resolve(&["-D", "connect", "receive-maximum", "3"]).expect("valid");
+        assert_eq!(c.version, ProtocolVersion::V5);
+        assert!(resolve(&["-V", "311", "-D", "connect", "receive-maximum", "3"]).is_err());
+        assert!(resolve(&["-c"]).is_err(), "-c needs -i");
+        assert!(resolve(&["-c", "-i", "x"]).is_ok());
+        assert!(
+            resolve(&["-V", "5", "-x", "-1"]).is_err(),
+            "infinite expiry needs -i"
+        );
+        assert!(resolve(&["--will-payload", "x"]).is_err());
+        assert!(resolve(&["-P", "secret"]).is_err());
+        assert!(resolve(&["--will-topic", "a/+"]).is_err());
+    }
+}
