@@ -7,8 +7,8 @@
 //!   `-t` filter is subscribed at `-q`.
 //! - A message is printed unless retained with `-R`, not retained with `--retained-only`
 //!   (which then ends the run), or matching a `-T` filter. `-C` counts printed messages.
-//! - One PUBLISH matching several `-t` filters reaches several streams; it is printed once,
-//!   from the first filter (in `-t` order) that matches its topic.
+//! - One PUBLISH that tern-client hands to several streams (overlapping `-t` filters) is
+//!   printed once, so that tern sub prints what mosquitto_sub prints: once per PUBLISH.
 //! - `-W` bounds the whole run (connect included) and exits 27; Ctrl-C or SIGTERM
 //!   disconnects and exits 0. A lost connection is re-established, and the subscriptions
 //!   with it.
@@ -281,11 +281,7 @@ async fn print_messages(
         let Some((index, message)) = next_message(subscriptions, &mut next).await else {
             return Err(Failure::runtime("the connection to the broker was closed."));
         };
-        // The same PUBLISH reaches every stream whose filter matches: keep the first.
-        if subscriptions[..index]
-            .iter()
-            .any(|s| s.filter().matches(&message.topic))
-        {
+        if is_copy(subscriptions, index, &message) {
             continue;
         }
         if plan.args.retained_only && !message.retain {
@@ -337,6 +333,24 @@ async fn print_messages(
             return Ok(());
         }
     }
+}
+
+/// Whether `message`, received on stream `index`, is a copy of a PUBLISH that an earlier
+/// stream also received (tern-client hands one PUBLISH to every stream it is routed to):
+/// - streams on the same filter share one subscription, and each gets every message;
+/// - a PUBLISH with one Subscription Identifier goes to that subscription only;
+/// - otherwise (MQTT 3.1.1, or several identifiers) it goes to every subscription whose
+///   filter matches its topic.
+fn is_copy(subscriptions: &[Subscription], index: usize, message: &Message) -> bool {
+    let earlier = &subscriptions[..index];
+    let own = subscriptions[index].filter();
+    if earlier.iter().any(|s| s.filter() == own) {
+        return true;
+    }
+    if message.properties.subscription_identifiers.len() == 1 {
+        return false;
+    }
+    earlier.iter().any(|s| s.filter().matches(&message.topic))
 }
 
 /// The next message of any subscription, taking them in turn; `None` once all have ended.
