@@ -118,7 +118,8 @@ Usage: tern sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
       When this argument is used, the broker will be instructed not to clean existing sessions
       for the same client id when the client connects, and sessions will never expire when the
       client disconnects. MQTT v5 clients can change their session expiry interval with the -x
-      argument.
+      argument. Messages the broker queued for the session while tern sub was away are
+      not printed yet: tern-client drops messages that arrive before their subscription.
  -C : disconnect and exit after receiving the 'msg_count' messages.
  -d : enable debug messages (on stderr).
  -D : define MQTT v5 properties: -D command identifier value, where command is connect or

@@ -22,8 +22,8 @@ use std::time::Duration;
 use clap::Args;
 use futures_core::Stream;
 use tern_client::{
-    Client, ConnectOptions, Message, ProtocolVersion, QoS, RetainHandling, Subscription,
-    SubscriptionOptions, TopicFilter,
+    Client, ConnectOptions, ConnectionState, Message, ProtocolVersion, QoS, RetainHandling,
+    Subscription, SubscriptionOptions, TopicFilter,
 };
 
 use crate::format::{Format, Printer, Style};
@@ -203,26 +203,53 @@ async fn subscribe(args: SubArgs) -> Result<(), Failure> {
         .args
         .timeout
         .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
-    let mut client = None;
+    let mut held = Held::default();
     let outcome = tokio::select! {
-        outcome = session(&plan, &mut client) => outcome,
+        outcome = session(&plan, &mut held) => outcome,
         () = sleep_until(deadline) => Err(Failure::timed_out()),
         () = shutdown_signal() => Ok(()),
     };
-    if let Some(client) = client {
+    if let Some(client) = held.client.take() {
         client.disconnect().await;
     }
+    // Only now: with the client closed, dropping them sends nothing.
+    drop(held.subscriptions);
     outcome
 }
 
-/// Connects, subscribes and prints until done; the client goes in `slot` so that the caller
-/// can disconnect it however the session ends.
-async fn session(plan: &Plan, slot: &mut Option<Client>) -> Result<(), Failure> {
+/// The client and its subscriptions, kept by the caller however the session ends, so that
+/// the client disconnects before the subscriptions are dropped: dropping one sends
+/// UNSUBSCRIBE, which would empty a session kept with `-c`.
+#[derive(Default)]
+struct Held {
+    client: Option<Client>,
+    subscriptions: Vec<Subscription>,
+}
+
+/// Connects, subscribes and prints until done.
+async fn session(plan: &Plan, held: &mut Held) -> Result<(), Failure> {
     let client = Client::connect(plan.options.clone())
         .await
         .map_err(|e| Failure::connect(&e, &plan.server, plan.version))?;
+    let Held {
+        client: slot,
+        subscriptions,
+    } = held;
     let client = slot.insert(client);
     let debug = plan.args.conn.debug;
+    let resumed = matches!(
+        *client.state().borrow(),
+        ConnectionState::Connected {
+            session_present: true
+        }
+    );
+    if resumed && !plan.args.conn.quiet {
+        eprintln!(
+            "Warning: the broker resumed this client's session; messages it queued while the \
+             client was away arrive before tern sub has subscribed again, and tern-client \
+             drops them."
+        );
+    }
     if debug {
         eprintln!(
             "Connected to {} as {} ({:?})",
@@ -248,7 +275,6 @@ async fn session(plan: &Plan, slot: &mut Option<Client>) -> Result<(), Failure> 
             eprintln!("Unsubscribed from '{filter}'");
         }
     }
-    let mut subscriptions = Vec::with_capacity(plan.topics.len());
     for topic in &plan.topics {
         let subscription = client
             .subscribe_with(topic, plan.subscription)
@@ -265,7 +291,7 @@ async fn session(plan: &Plan, slot: &mut Option<Client>) -> Result<(), Failure> 
     if plan.args.exit_after_subscribe || subscriptions.is_empty() {
         return Ok(());
     }
-    print_messages(plan, client, &mut subscriptions).await
+    print_messages(plan, client, subscriptions).await
 }
 
 async fn print_messages(
