@@ -56,8 +56,19 @@ pub(crate) struct Mosquitto {
 
 impl Mosquitto {
     /// Starts mosquitto with a listener on 127.0.0.1 and `config` appended to its
-    /// configuration, and waits until it accepts connections.
+    /// configuration, and waits until it accepts connections. The port is found free by
+    /// binding port 0; should another test take it first, mosquitto exits and a new port is
+    /// tried.
     pub(crate) fn start(config: &str) -> Mosquitto {
+        for _ in 0..5 {
+            if let Some(mosquitto) = Mosquitto::try_start(config) {
+                return mosquitto;
+            }
+        }
+        panic!("mosquitto did not start on any of 5 free ports");
+    }
+
+    fn try_start(config: &str) -> Option<Mosquitto> {
         let port = free_port();
         let dir = temp_dir("mosquitto");
         let path = dir.join(format!("{port}.conf"));
@@ -65,9 +76,13 @@ impl Mosquitto {
             .expect("write mosquitto.conf");
         let mut command = Command::new("/usr/sbin/mosquitto");
         command.arg("-c").arg(&path);
-        let child = Client::spawn(command, None);
+        // Killed when dropped, like every Client.
+        let mut child = Client::spawn(command, None);
         let deadline = Instant::now() + TIMEOUT;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if matches!(child.child.try_wait(), Ok(Some(_))) {
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "mosquitto did not listen on {port}: {:?}",
@@ -75,13 +90,7 @@ impl Mosquitto {
             );
             thread::sleep(Duration::from_millis(20));
         }
-        Mosquitto { child, port }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        self.child.kill();
+        Some(Mosquitto { child, port })
     }
 }
 
