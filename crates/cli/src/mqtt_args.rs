@@ -33,7 +33,7 @@ pub(crate) struct ConnArgs {
     /// Network port to connect to (default 1883).
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     port: Option<u16>,
-    /// mqtt://[username[:password]@]host[:port]/topic
+    /// `mqtt://[username[:password]@]host[:port]/topic`
     #[arg(short = 'L', long = "url", value_name = "URL")]
     url: Option<String>,
     /// User name.
