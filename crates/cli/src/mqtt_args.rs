@@ -337,6 +337,15 @@ fn parse_version(s: &str) -> Result<ProtocolVersion, String> {
     }
 }
 
+/// "3.1", "3.1.1" or "5.0", for messages.
+pub(crate) fn version_name(version: ProtocolVersion) -> &'static str {
+    match version {
+        ProtocolVersion::V3_1 => "3.1",
+        ProtocolVersion::V3_1_1 => "3.1.1",
+        ProtocolVersion::V5 => "5.0",
+    }
+}
+
 /// `-q` and `--will-qos`: 0, 1 or 2.
 pub(crate) fn parse_qos(s: &str) -> Result<QoS, String> {
     match s {
@@ -455,6 +464,8 @@ pub(crate) fn init_debug(debug: bool) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("tern_client=trace"))
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .without_time()
             .with_target(false)
             .try_init();
     }

@@ -131,10 +131,10 @@ async fn publish(args: PubArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::connect(&e, &connection.server, connection.version))?;
     if args.conn.debug {
         eprintln!(
-            "Connected to {} as {} ({:?})",
+            "Connected to {} as {} (MQTT {})",
             connection.server,
             client.client_id(),
-            connection.version
+            crate::mqtt_args::version_name(connection.version)
         );
     }
     let sender = Sender {

@@ -252,10 +252,10 @@ async fn session(plan: &Plan, held: &mut Held) -> Result<(), Failure> {
     }
     if debug {
         eprintln!(
-            "Connected to {} as {} ({:?})",
+            "Connected to {} as {} (MQTT {})",
             plan.server,
             client.client_id(),
-            plan.version
+            crate::mqtt_args::version_name(plan.version)
         );
     }
     for filter in &plan.unsubscribe {
