@@ -5,7 +5,7 @@
 //! `docs/configuration.md` lists every key; keep the two in step.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,6 +22,11 @@ pub struct Config {
     pub mqtt: Features,
     /// Seconds between `$SYS/broker/...` updates; 0 turns `$SYS` off.
     pub sys_interval: u64,
+    /// Whether sessions, queued messages and retained messages are kept on disk
+    /// (`docs/persistence.md`). Default true; `tern broker --in-memory` turns it off.
+    pub persistence: bool,
+    /// Directory of the store. Default `data`, relative to the working directory.
+    pub data_dir: PathBuf,
     /// Logging, applied by the `tern` binary.
     pub log: LogConfig,
 }
@@ -33,6 +38,8 @@ impl Default for Config {
             limits: Limits::default(),
             mqtt: Features::default(),
             sys_interval: 10,
+            persistence: true,
+            data_dir: PathBuf::from("data"),
             log: LogConfig::default(),
         }
     }

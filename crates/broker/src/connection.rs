@@ -6,11 +6,19 @@
 //! batch. Reading pauses while the write buffer is over its high-water mark, so a client that
 //! does not read cannot make the broker buffer without bound. When the connection ends it
 //! publishes the will when the standard says so and hands the session back to the registry.
+//!
+//! With a store, bytes queued after a change that must be durable (a QoS 1/2 message queued
+//! for a persistent session, a QoS 2 state change, a subscription) are held behind a
+//! [`Gate`] until the store's barrier says the change is on disk; the bytes before the gate
+//! go out meanwhile. A store that fails ends the connection without the held bytes, so no
+//! acknowledgement is ever sent for what was not stored.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use std::collections::VecDeque;
+
+use bytes::{Buf, BytesMut};
 use tern_codec::{Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +53,17 @@ enum End {
     TakenOver,
     /// The broker is shutting down.
     Shutdown,
+    /// The store could not make a change durable.
+    Store,
+}
+
+/// Bytes of the write buffer that wait for a store barrier: everything from `from` on (and
+/// behind later gates) is held until `barrier` answers.
+struct Gate {
+    /// Offset in the write buffer where the held bytes start.
+    from: usize,
+    /// Answers `true` once the changes are durable.
+    barrier: tokio::sync::oneshot::Receiver<bool>,
 }
 
 /// Serves one client connection until it ends.
@@ -149,6 +168,9 @@ async fn connected<S>(
         hub: &hub,
         version,
         wbuf: BytesMut::with_capacity(READ_CHUNK),
+        gates: VecDeque::new(),
+        durable: false,
+        step_start: 0,
     };
     conn.queue(&connack);
     if claim.session_present {
@@ -207,8 +229,18 @@ async fn connected<S>(
             }
             true
         }
+        End::Store => {
+            warn!("disconnecting: the store failed, nothing more can be acknowledged");
+            if version.is_v5() {
+                conn.queue(&Packet::Disconnect(Disconnect::new(
+                    ReasonCode::UnspecifiedError,
+                )));
+            }
+            true
+        }
     };
     if !matches!(end, End::Socket(_)) {
+        conn.gate(&mut session);
         conn.flush(&mut writer).await;
     }
     let _ = writer.shutdown().await;
@@ -232,6 +264,12 @@ struct Connection<'a> {
     hub: &'a Hub,
     version: ProtocolVersion,
     wbuf: BytesMut,
+    /// Held parts of the write buffer, oldest first.
+    gates: VecDeque<Gate>,
+    /// Set when a routed message gave the store something to make durable.
+    durable: bool,
+    /// Length of the write buffer when the current processing step began.
+    step_start: usize,
 }
 
 impl Connection<'_> {
@@ -245,8 +283,60 @@ impl Connection<'_> {
         }
     }
 
-    /// Writes out the write buffer, best effort, on the way out.
+    /// Ends a processing step: if it logged a change that must be durable, what it queued
+    /// (from `step_start` on) goes behind a store barrier.
+    fn gate(&mut self, session: &mut Session) {
+        let durable = session.take_durable() | std::mem::take(&mut self.durable);
+        if let (true, Some(store)) = (durable, &self.hub.store) {
+            self.gates.push_back(Gate {
+                from: self.step_start,
+                barrier: store.barrier(),
+            });
+        }
+        self.step_start = self.wbuf.len();
+    }
+
+    /// Bytes that may be written now: everything before the first gate.
+    fn writable(&self) -> usize {
+        self.gates.front().map_or(self.wbuf.len(), |g| g.from)
+    }
+
+    /// Drops `n` written bytes from the front of the buffer.
+    fn consume(&mut self, n: usize) {
+        self.wbuf.advance(n);
+        self.step_start -= n;
+        for gate in &mut self.gates {
+            gate.from -= n;
+        }
+    }
+
+    /// Opens the first gate if its barrier answered: `Err` if the store failed, and then the
+    /// held bytes are discarded.
+    fn open_gate(&mut self, durable: bool) -> Result<(), End> {
+        let Some(gate) = self.gates.pop_front() else {
+            return Ok(());
+        };
+        if durable {
+            return Ok(());
+        }
+        self.wbuf.truncate(gate.from);
+        self.step_start = self.wbuf.len();
+        self.gates.clear();
+        Err(End::Store)
+    }
+
+    /// Writes out the write buffer, best effort, on the way out: held bytes only once their
+    /// barriers answer.
     async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) {
+        while let Some(gate) = self.gates.front_mut() {
+            let durable =
+                tokio::time::timeout(std::time::Duration::from_secs(1), &mut gate.barrier)
+                    .await
+                    .is_ok_and(|r| r.unwrap_or(false));
+            if self.open_gate(durable).is_err() {
+                break;
+            }
+        }
         let write = async {
             stream.write_all(&self.wbuf).await?;
             stream.flush().await
@@ -265,7 +355,7 @@ impl Connection<'_> {
         while let Some(action) = session.poll_action() {
             match action {
                 Action::Send(packet) => self.queue(&packet),
-                Action::Publish(message) => self.hub.publish(message),
+                Action::Publish(message) => self.durable |= self.hub.publish(message),
                 Action::Subscribe {
                     subscription,
                     existed,
@@ -353,6 +443,8 @@ impl Connection<'_> {
             if let Some(end) = self.run_actions(session) {
                 return end;
             }
+            self.gate(session);
+            let writable = self.writable();
             let deadline = session.next_timeout();
             let can_read = self.wbuf.len() < WRITE_HIGH_WATER;
             if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
@@ -369,10 +461,18 @@ impl Connection<'_> {
                     }
                     Err(e) => return End::Socket(Some(e)),
                 },
-                written = writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => match written {
-                    Ok(n) => Metrics::add(&self.hub.metrics.bytes_sent, n as u64),
+                written = writer.write(&self.wbuf[..writable]), if writable > 0 => match written {
+                    Ok(n) => {
+                        self.consume(n);
+                        Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
+                    }
                     Err(e) => return End::Socket(Some(e)),
                 },
+                durable = first_barrier(&mut self.gates), if !self.gates.is_empty() => {
+                    if let Err(end) = self.open_gate(durable) {
+                        return end;
+                    }
+                }
                 _ = mailbox.notified(), if can_read => {}
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     session.handle_timeout(now());
@@ -406,6 +506,14 @@ impl Connection<'_> {
                 Err(e) => return Err(End::Malformed(e)),
             }
         }
+    }
+}
+
+/// Waits for the first gate's barrier: `false` if the store failed or is gone.
+async fn first_barrier(gates: &mut VecDeque<Gate>) -> bool {
+    match gates.front_mut() {
+        Some(gate) => (&mut gate.barrier).await.unwrap_or(false),
+        None => std::future::pending().await,
     }
 }
 

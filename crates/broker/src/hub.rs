@@ -15,6 +15,7 @@ use crate::registry::Registry;
 use crate::retain::RetainStore;
 use crate::router::{Router, Subscriber};
 use crate::session::{SessionState, Subscription};
+use crate::store::{Op, Store};
 
 /// Shared broker state.
 #[derive(Debug)]
@@ -31,17 +32,25 @@ pub struct Hub {
     pub metrics: Metrics,
     /// When the broker started.
     pub started: Instant,
+    /// The durable store, unless the broker runs in memory.
+    pub store: Option<Store>,
     next_connection: AtomicU64,
 }
 
 impl Hub {
     /// Shared state for a broker with this configuration.
     pub fn new(config: Config) -> Self {
+        Hub::with_store(config, None)
+    }
+
+    /// Shared state for a broker that writes its durable state to `store`.
+    pub fn with_store(config: Config, store: Option<Store>) -> Self {
         Hub {
             router: Router::with_strategy(config.mqtt.shared_strategy),
             config,
             retained: RetainStore::new(),
-            registry: Registry::new(),
+            registry: Registry::with_store(store.clone()),
+            store,
             metrics: Metrics::default(),
             started: crate::clock::now(),
             next_connection: AtomicU64::new(1),
@@ -63,14 +72,23 @@ impl Hub {
     }
 
     /// Routes a message: stores it if retained, then pushes one delivery into the mailbox
-    /// of every matching session.
+    /// of every matching session. Returns whether the store was given something that the
+    /// publisher's acknowledgement promises (a QoS 1/2 message retained or queued for a
+    /// persistent session): the acknowledgement then waits for a store barrier.
     ///
     /// Delivered QoS is the lower of published and granted [MQTT-3.8.4-8]; the retain flag
     /// is cleared unless the subscription asked for Retain As Published [MQTT-3.3.1-12,
     /// MQTT-3.3.1-13]; No Local subscriptions skip their own client's messages [MQTT-3.8.3-3].
-    pub fn publish(&self, message: Arc<Message>) {
+    pub fn publish(&self, message: Arc<Message>) -> bool {
+        let mut durable = false;
         if message.retain {
             self.retained.set(message.clone());
+            // `$SYS` topics are the broker's own, rewritten after every start.
+            let own = message.origin.is_none() && message.topic.as_str().starts_with("$SYS");
+            if let (Some(store), false) = (&self.store, own) {
+                store.log(Op::Retain(message.clone()));
+                durable = message.qos != tern_codec::QoS::AtMostOnce;
+            }
         }
         let limits = self.queue_limits();
         for target in self.router.matches(message.topic.as_str()) {
@@ -83,11 +101,20 @@ impl Hub {
                 retain: message.retain && target.retain_as_published,
                 subscription_ids: target.subscription_ids,
                 shared: target.shared,
+                stored: None,
             };
-            if target.mailbox.push(delivery, limits) != Pushed::Queued {
-                Metrics::add(&self.metrics.publish_dropped, 1);
+            let stored =
+                target.mailbox.is_persistent() && delivery.qos != tern_codec::QoS::AtMostOnce;
+            match target.mailbox.push(delivery, limits) {
+                Pushed::Queued => durable |= stored,
+                Pushed::QueuedEvicting => {
+                    durable |= stored;
+                    Metrics::add(&self.metrics.publish_dropped, 1);
+                }
+                Pushed::Dropped => Metrics::add(&self.metrics.publish_dropped, 1),
             }
         }
+        durable
     }
 
     /// Adds a session's subscription to the router and queues the retained messages it
@@ -120,6 +147,7 @@ impl Hub {
                 retain: true,
                 subscription_ids: subscription.id.into_iter().collect(),
                 shared: None,
+                stored: None,
             };
             if state.mailbox.push(delivery, limits) != Pushed::Queued {
                 Metrics::add(&self.metrics.publish_dropped, 1);
@@ -132,6 +160,10 @@ impl Hub {
     /// §4.8.2): QoS 1/2 ones still queued, and QoS 1 ones sent but unacknowledged. A QoS 2
     /// message already sent goes to no other member [MQTT-4.8.2-5].
     pub fn end_session(&self, state: SessionState) {
+        state.log(|uid| Op::EndSession {
+            client: state.client_id.clone(),
+            uid,
+        });
         for subscription in state.subscriptions.values() {
             self.router
                 .unsubscribe(&subscription.filter, &state.client_id, &state.mailbox);

@@ -40,6 +40,7 @@ pub mod retain;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod sys;
 
 pub use config::{Config, ConfigError, Limits, ListenerConfig};

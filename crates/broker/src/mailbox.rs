@@ -7,6 +7,9 @@
 //! a QoS 0 delivery is dropped; a QoS 1/2 delivery first evicts the oldest queued QoS 0
 //! delivery, if there is one, and is dropped otherwise. Every drop is counted. While the
 //! client is offline QoS 0 deliveries are not queued at all (as mosquitto does by default).
+//!
+//! The mailbox of a persistent session logs every QoS 1/2 delivery it queues to the store,
+//! under its lock, so the store sees a delivery queued before anyone can complete it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +19,7 @@ use tern_codec::QoS;
 use tokio::sync::Notify;
 
 use crate::message::Delivery;
+use crate::store::{Op, SessionStore};
 
 /// Bounds of one mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +46,8 @@ struct Queue {
     items: VecDeque<Delivery>,
     bytes: usize,
     online: bool,
+    /// Position of the next stored delivery in the session's stored queue.
+    next_seq: u64,
 }
 
 /// A session's bounded queue of deliveries, with a wake-up for its connection task.
@@ -51,6 +57,8 @@ pub struct Mailbox {
     notify: Notify,
     /// Mirrors `Queue::online` for readers that must not take the lock (shared groups).
     online: AtomicBool,
+    /// The store, for a persistent session's mailbox.
+    journal: Option<SessionStore>,
 }
 
 impl Mailbox {
@@ -59,6 +67,34 @@ impl Mailbox {
         let mailbox = Mailbox::default();
         mailbox.set_online(true);
         mailbox
+    }
+
+    /// An empty mailbox of a persistent session, whose QoS 1/2 deliveries are stored.
+    pub fn persistent(journal: SessionStore) -> Self {
+        Mailbox {
+            journal: Some(journal),
+            ..Mailbox::new()
+        }
+    }
+
+    /// The mailbox of a persistent session read back from the store, offline, holding
+    /// `deliveries` (already stored) in order; new ones are stored from `next_seq` on.
+    pub fn restored(journal: SessionStore, deliveries: Vec<Delivery>, next_seq: u64) -> Self {
+        let mailbox = Mailbox::persistent(journal);
+        {
+            let mut q = mailbox.lock();
+            q.bytes = deliveries.iter().map(Delivery::size).sum();
+            q.items = deliveries.into();
+            q.next_seq = next_seq;
+        }
+        mailbox.set_online(false);
+        mailbox
+    }
+
+    /// Whether QoS 1/2 deliveries pushed here are stored (the session is persistent and the
+    /// broker has a store).
+    pub fn is_persistent(&self) -> bool {
+        self.journal.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -70,7 +106,7 @@ impl Mailbox {
     }
 
     /// Queues a delivery under `limits` and wakes the consumer.
-    pub fn push(&self, delivery: Delivery, limits: QueueLimits) -> Pushed {
+    pub fn push(&self, mut delivery: Delivery, limits: QueueLimits) -> Pushed {
         let mut q = self.lock();
         if !q.online && delivery.qos == QoS::AtMostOnce {
             return Pushed::Dropped;
@@ -93,6 +129,16 @@ impl Mailbox {
             if q.bytes + size > limits.max_bytes {
                 return Pushed::Dropped;
             }
+        }
+        if let (Some(journal), false) = (&self.journal, delivery.qos == QoS::AtMostOnce) {
+            let seq = q.next_seq;
+            q.next_seq += 1;
+            delivery.stored = Some(seq);
+            journal.log(Op::Enqueue {
+                uid: journal.uid,
+                seq,
+                delivery: delivery.clone(),
+            });
         }
         q.bytes += size;
         q.items.push_back(delivery);
@@ -195,6 +241,7 @@ mod tests {
             retain: false,
             subscription_ids: vec![],
             shared: None,
+            stored: None,
         }
     }
 

@@ -120,7 +120,7 @@ fn port_in_use_fails_naming_the_address() {
 fn config_file_with_listener_starts_and_serves() {
     let path = config_file(
         "valid",
-        "sys_interval = 0\n\n[[listeners]]\nbind = \"127.0.0.1\"\nport = 0\n\n\
+        "sys_interval = 0\npersistence = false\n\n[[listeners]]\nbind = \"127.0.0.1\"\nport = 0\n\n\
          [limits]\nmax_inflight = 8\n\n[log]\nlevel = \"debug\"\n",
     );
     let mut tern = Tern::spawn(&["broker", "-c", path.to_str().expect("UTF-8 path")]);

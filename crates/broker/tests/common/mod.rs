@@ -51,12 +51,13 @@ macro_rules! per_version {
 }
 
 /// A configuration for tests: one listener on 127.0.0.1, port chosen by the system, no
-/// `$SYS`.
+/// `$SYS`, nothing on disk (`persistence.rs` gives each test its own data directory).
 pub(crate) fn config() -> Config {
     let mut config = Config::default();
     config.listeners[0].bind = Ipv4Addr::LOCALHOST.into();
     config.listeners[0].port = 0;
     config.sys_interval = 0;
+    config.persistence = false;
     config
 }
 
