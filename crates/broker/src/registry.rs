@@ -164,14 +164,20 @@ impl Registry {
                     );
                     let (previous, will) = match previous {
                         Some(Entry::Offline(offline)) => {
-                            let Offline { state, will, .. } = *offline;
-                            (Some(state), will.map(|(will, _)| will))
+                            let Offline {
+                                state,
+                                will,
+                                expires_at,
+                            } = *offline;
+                            // Expired but not yet swept: the session is over [MQTT-4.1.0-2].
+                            let expired = expires_at.is_some_and(|t| t <= crate::clock::now());
+                            (Some((state, expired)), will.map(|(will, _)| will))
                         }
                         _ => (None, None),
                     };
                     return match previous {
                         // Resumed in time: the delayed will is not sent [MQTT-3.1.2-26].
-                        Some(mut state) if !clean_start => {
+                        Some((mut state, false)) if !clean_start => {
                             state.expiry_interval = expiry_interval;
                             state.mailbox.set_online(true);
                             save(&state, None, None);
@@ -187,7 +193,7 @@ impl Registry {
                             state: self.new_session(client_id, expiry_interval),
                             session_present: false,
                             kick,
-                            discarded,
+                            discarded: discarded.map(|(state, _)| state),
                             will,
                         },
                     };

@@ -102,12 +102,19 @@ impl Session {
         if delivery.qos != QoS::AtMostOnce {
             let packet_id = self.state.allocate_packet_id();
             publish.packet_id = Some(packet_id);
-            if let (QoS::ExactlyOnce, Some(seq)) = (delivery.qos, delivery.stored) {
-                // The packet identifier is stored before the PUBLISH leaves, so that after a
-                // restart the same one is resent and the client sees a duplicate, not a new
-                // message: resends use the original identifiers [MQTT-4.4.0-1].
+            if let Some(seq) = delivery.stored {
+                // Resends after a restart use the original identifier [MQTT-4.4.0-1], in the
+                // original order. For QoS 2 the identifier is on disk before the PUBLISH
+                // leaves: sent again under another one it would be a new message to the
+                // client. A QoS 1 message may arrive twice, so it does not wait.
                 let stage = EntryStage::Published(packet_id);
-                self.log_durable(|uid| Op::Stage { uid, seq, stage });
+                let op = |uid| Op::Stage { uid, seq, stage };
+                match delivery.qos {
+                    QoS::ExactlyOnce => self.log_durable(op),
+                    _ => {
+                        self.state.log(op);
+                    }
+                }
             }
             self.state.inflight.push_back(Inflight {
                 packet_id,
