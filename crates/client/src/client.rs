@@ -24,6 +24,7 @@ use crate::options::ConnectOptions;
 use crate::protocol::{self, Protocol, SubKey};
 use crate::state::ConnectionState;
 use crate::subscription::Subscription;
+use crate::transport::TlsSetup;
 
 /// Commands waiting for the connection task; senders wait when it is this far behind.
 const COMMAND_CAPACITY: usize = 128;
@@ -69,6 +70,18 @@ impl Client {
             offline_buffer: options.offline_buffer,
             topic_aliases: options.topic_aliases,
         };
+        let tls = match &options.tls {
+            Some(tls) => {
+                let (config, server_name) = tls
+                    .build(&options.host)
+                    .map_err(|e| ConnectError::with_source(ConnectErrorKind::InvalidOptions, e))?;
+                Some(TlsSetup {
+                    config,
+                    server_name,
+                })
+            }
+            None => None,
+        };
         let now = tokio::time::Instant::now().into_std();
         let protocol = Protocol::new(config, now);
         let settings = Settings {
@@ -77,6 +90,7 @@ impl Client {
             connect_timeout: options.connect_timeout,
             write_timeout: options.write_timeout,
             max_incoming_packet_size: options.max_incoming_packet_size,
+            tls,
         };
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (releases_tx, releases_rx) = mpsc::unbounded_channel();

@@ -16,8 +16,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tern_codec::{Publish, QoS, ReasonCode, SubscriptionOptions, TopicFilter};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
@@ -26,6 +24,7 @@ use crate::error::{ConnectError, LinkError, PublishError, SubscribeError};
 use crate::protocol::{Event, Protocol, SubKey, Token};
 use crate::state::ConnectionState;
 use crate::subscription::Sink;
+use crate::transport::{self, TlsSetup, Transport};
 
 /// A request from a client handle.
 #[derive(Debug)]
@@ -55,20 +54,21 @@ pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) max_incoming_packet_size: usize,
+    /// TLS configuration, when TLS is on.
+    pub(crate) tls: Option<TlsSetup>,
 }
 
-type DialFuture = Pin<Box<dyn Future<Output = Result<TcpStream, LinkError>> + Send>>;
+type DialFuture = Pin<Box<dyn Future<Output = Result<Transport, LinkError>> + Send>>;
 
 /// The network side of the connection.
 enum Link {
     /// Waiting out the reconnect delay.
     Waiting(Pin<Box<Sleep>>),
-    /// Opening a TCP connection.
+    /// Opening a TCP connection (and the TLS handshake).
     Dialing(DialFuture),
     /// Connected (CONNACK may still be awaited).
     Open {
-        reader: OwnedReadHalf,
-        writer: OwnedWriteHalf,
+        stream: Transport,
         read_buf: BytesMut,
     },
     /// Nothing more will be dialed.
@@ -79,7 +79,7 @@ enum Link {
 enum Input {
     Command(Option<Command>),
     Release(Option<SubKey>),
-    Dialed(Result<TcpStream, LinkError>),
+    Dialed(Result<Transport, LinkError>),
     RetryDue,
     Read(std::io::Result<usize>),
     Timeout,
@@ -150,8 +150,8 @@ impl Connection {
                 self.dispatch_events();
             }
             if self.protocol.is_closed() || matches!(link, Link::Closed) {
-                if let Link::Open { mut writer, .. } = link {
-                    let _ = writer.shutdown().await;
+                if let Link::Open { mut stream, .. } = link {
+                    let _ = stream.shutdown().await;
                 }
                 self.finish();
                 return;
@@ -184,10 +184,8 @@ impl Connection {
                 self.protocol.disconnect();
             }
             Input::Dialed(Ok(stream)) => {
-                let (reader, writer) = stream.into_split();
                 *link = Link::Open {
-                    reader,
-                    writer,
+                    stream,
                     read_buf: BytesMut::with_capacity(8192),
                 };
                 self.protocol.start_connection(now());
@@ -252,7 +250,7 @@ impl Connection {
 
     /// Writes, in one batch, every packet the protocol has for the link.
     async fn flush(&mut self, link: &mut Link) -> Result<(), LinkError> {
-        let Link::Open { writer, .. } = link else {
+        let Link::Open { stream, .. } = link else {
             return Ok(());
         };
         let version = self.protocol.version();
@@ -266,11 +264,12 @@ impl Connection {
         if self.write_buf.is_empty() {
             return Ok(());
         }
-        let written = tokio::time::timeout(
-            self.settings.write_timeout,
-            writer.write_all(&self.write_buf),
-        )
-        .await;
+        // TLS buffers what it encrypts: flush pushes it to the socket.
+        let write = async {
+            stream.write_all(&self.write_buf).await?;
+            stream.flush().await
+        };
+        let written = tokio::time::timeout(self.settings.write_timeout, write).await;
         self.write_buf.clear();
         match written {
             Ok(Ok(())) => Ok(()),
@@ -359,12 +358,9 @@ impl Connection {
         let host = self.settings.host.clone();
         let port = self.settings.port;
         let timeout = self.settings.connect_timeout;
+        let tls = self.settings.tls.clone();
         Link::Dialing(Box::pin(async move {
-            let stream = tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port)))
-                .await
-                .map_err(|_| LinkError::ConnectTimeout)??;
-            stream.set_nodelay(true)?;
-            Ok(stream)
+            transport::dial(&host, port, tls.as_ref(), timeout).await
         }))
     }
 
@@ -390,13 +386,11 @@ async fn link_input(link: &mut Link) -> Input {
             Input::RetryDue
         }
         Link::Dialing(dial) => Input::Dialed(dial.as_mut().await),
-        Link::Open {
-            reader, read_buf, ..
-        } => {
+        Link::Open { stream, read_buf } => {
             if read_buf.capacity() - read_buf.len() < 1024 {
                 read_buf.reserve(8192);
             }
-            Input::Read(reader.read_buf(read_buf).await)
+            Input::Read(stream.read_buf(read_buf).await)
         }
         Link::Closed => std::future::pending().await,
     }

@@ -74,6 +74,10 @@ pub enum ConnectErrorKind {
     InvalidOptions,
     /// The TCP connection could not be made, or broke during the handshake.
     Io,
+    /// TLS failed: the server's certificate was not trusted (unknown CA, wrong name,
+    /// expired), the server refused the client's certificate (or its absence), or no
+    /// protocol version or ALPN protocol was shared. The source says which.
+    Tls,
     /// No CONNACK (or no TCP connection) within the connect timeout.
     TimedOut,
     /// The server answered CONNACK with this failure reason code.
@@ -87,6 +91,7 @@ impl fmt::Display for ConnectErrorKind {
         match self {
             ConnectErrorKind::InvalidOptions => f.write_str("invalid connect options"),
             ConnectErrorKind::Io => f.write_str("connection failed"),
+            ConnectErrorKind::Tls => f.write_str("TLS failed"),
             ConnectErrorKind::TimedOut => f.write_str("connect timed out"),
             ConnectErrorKind::Refused(code) => write!(f, "connection refused: {code:?}"),
             ConnectErrorKind::Protocol => f.write_str("protocol error during connect"),
@@ -172,6 +177,9 @@ pub(crate) enum LinkError {
     /// Reading, writing or dialing failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS handshake failed.
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
     /// The server sent bytes that are not a valid packet.
     #[error("bad packet from the server: {0}")]
     Decode(#[from] DecodeError),
@@ -202,6 +210,12 @@ impl LinkError {
     /// The [`ConnectError`] this failure means when it ends the first connection attempt.
     pub(crate) fn into_connect_error(self) -> ConnectError {
         let kind = match &self {
+            LinkError::Tls(_) => ConnectErrorKind::Tls,
+            // A TLS 1.3 server checks the client's certificate after the client's side of
+            // the handshake is done: its refusal arrives as an alert on the first read.
+            LinkError::Io(e) if e.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+                ConnectErrorKind::Tls
+            }
             LinkError::Io(_) | LinkError::Eof | LinkError::WriteTimeout => ConnectErrorKind::Io,
             LinkError::Refused(code) => ConnectErrorKind::Refused(*code),
             LinkError::ConnectTimeout | LinkError::KeepAliveTimeout => ConnectErrorKind::TimedOut,

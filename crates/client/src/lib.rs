@@ -35,6 +35,7 @@
 //! - [`message`]: [`Message`] received, [`Publication`] to send with properties.
 //! - [`state`]: [`ConnectionState`], what the `watch` channel reports.
 //! - [`error`]: [`ConnectError`], [`PublishError`], [`SubscribeError`], each with `kind()`.
+//! - [`tls`]: [`TlsOptions`]: CA, client certificate, ALPN, server name (rustls, aws-lc-rs).
 //!
 //! Inside (not public):
 //! - `connection`: the connection task, a thin async shell: socket, timers, channels,
@@ -43,7 +44,8 @@
 //!   `poll_transmit`, `poll_event`), split into `outbound` (offline buffer, QoS 1/2 in
 //!   flight under Receive Maximum), `inbound` (QoS 2 deduplication, topic aliases),
 //!   `subscriptions` (what is subscribed, routing), `keep_alive` and `packet_ids`.
-//! - `backoff`: reconnect delays; `url`: `mqtt://` URL parsing.
+//! - `transport`: the byte stream, TCP or TLS over TCP, and dialing it.
+//! - `backoff`: reconnect delays; `url`: `mqtt://` and `mqtts://` URL parsing.
 
 mod backoff;
 pub mod client;
@@ -54,6 +56,8 @@ pub mod options;
 mod protocol;
 pub mod state;
 pub mod subscription;
+pub mod tls;
+mod transport;
 mod url;
 
 pub use client::Client;
@@ -69,3 +73,4 @@ pub use tern_codec::{
     ConnectProperties, ProtocolVersion, PublishProperties, QoS, ReasonCode, RetainHandling,
     SubscriptionOptions, TopicFilter, TopicName, UserProperty, Will, WillProperties,
 };
+pub use tls::{TlsOptions, TlsVersion};

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use tern_codec::{ConnectProperties, ProtocolVersion, Will};
 
 use crate::error::{ConnectError, ConnectErrorKind};
+use crate::tls::TlsOptions;
 
 /// How to reach the server and what to ask of it.
 ///
@@ -45,6 +46,7 @@ pub struct ConnectOptions {
     pub(crate) subscription_capacity: usize,
     pub(crate) max_incoming_packet_size: usize,
     pub(crate) topic_aliases: bool,
+    pub(crate) tls: Option<TlsOptions>,
 }
 
 /// Delays between reconnect attempts: doubled after each failure from `initial` up to
@@ -89,6 +91,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("subscription_capacity", &self.subscription_capacity)
             .field("max_incoming_packet_size", &self.max_incoming_packet_size)
             .field("topic_aliases", &self.topic_aliases)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -117,19 +120,43 @@ impl ConnectOptions {
             subscription_capacity: 1024,
             max_incoming_packet_size: 1 << 20,
             topic_aliases: true,
+            tls: None,
         }
     }
 
     /// Options from a URL: `mqtt://[user[:password]@]host[:port]` (`tcp://` is the same;
-    /// the port defaults to 1883). User and password may be percent-encoded. `mqtts://` and
-    /// `ssl://` are refused until TLS is supported.
+    /// the port defaults to 1883), or `mqtts://` (`ssl://`, `tls://`) for TLS with
+    /// [`TlsOptions::new`]'s defaults (the port defaults to 8883; change the TLS settings
+    /// with [`ConnectOptions::tls`]). User and password may be percent-encoded.
     pub fn from_url(url: &str) -> Result<Self, ConnectError> {
         let parsed = crate::url::parse(url)
             .map_err(|e| ConnectError::with_source(ConnectErrorKind::InvalidOptions, e))?;
         let mut options = ConnectOptions::new(parsed.host, parsed.port);
         options.username = parsed.username;
         options.password = parsed.password.map(Bytes::from);
+        if parsed.tls {
+            options.tls = Some(TlsOptions::new());
+        }
         Ok(options)
+    }
+
+    /// Connects with TLS, with these settings (see [`TlsOptions`]). The port is not
+    /// changed: give 8883 (or the server's TLS port) with [`ConnectOptions::new`] or
+    /// [`ConnectOptions::with_port`].
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Connects without TLS (undoes [`ConnectOptions::tls`] or an `mqtts://` URL).
+    pub fn no_tls(mut self) -> Self {
+        self.tls = None;
+        self
+    }
+
+    /// The TLS settings, when TLS is on.
+    pub fn tls_options(&self) -> Option<&TlsOptions> {
+        self.tls.as_ref()
     }
 
     /// The host to connect to.

@@ -1,4 +1,4 @@
-//! Parsing of `mqtt://user:password@host:port` URLs for
+//! Parsing of `mqtt://user:password@host:port` (and `mqtts://`) URLs for
 //! [`ConnectOptions::from_url`](crate::ConnectOptions::from_url).
 
 /// The parts of a broker URL.
@@ -8,6 +8,8 @@ pub(crate) struct BrokerUrl {
     pub(crate) port: u16,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<String>,
+    /// `mqtts://`, `ssl://` or `tls://`.
+    pub(crate) tls: bool,
 }
 
 /// Why a URL was refused.
@@ -15,7 +17,7 @@ pub(crate) struct BrokerUrl {
 pub(crate) enum UrlError {
     #[error("URL has no scheme (expected mqtt://host:port)")]
     NoScheme,
-    #[error("scheme {0:?} is not supported (use mqtt:// or tcp://)")]
+    #[error("scheme {0:?} is not supported (use mqtt://, tcp://, mqtts:// or ssl://)")]
     UnsupportedScheme(String),
     #[error("URL has no host")]
     NoHost,
@@ -28,10 +30,11 @@ pub(crate) enum UrlError {
 /// Parses `scheme://[user[:password]@]host[:port][/]`.
 pub(crate) fn parse(url: &str) -> Result<BrokerUrl, UrlError> {
     let (scheme, rest) = url.split_once("://").ok_or(UrlError::NoScheme)?;
-    match scheme.to_ascii_lowercase().as_str() {
-        "mqtt" | "tcp" => {}
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" | "tls" => true,
         other => return Err(UrlError::UnsupportedScheme(other.to_owned())),
-    }
+    };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((userinfo, hostport)) => (Some(userinfo), hostport),
@@ -44,7 +47,8 @@ pub(crate) fn parse(url: &str) -> Result<BrokerUrl, UrlError> {
         },
         None => (None, None),
     };
-    let (host, port) = split_host_port(hostport)?;
+    let default_port = if tls { 8883 } else { 1883 };
+    let (host, port) = split_host_port(hostport, default_port)?;
     if host.is_empty() {
         return Err(UrlError::NoHost);
     }
@@ -53,11 +57,12 @@ pub(crate) fn parse(url: &str) -> Result<BrokerUrl, UrlError> {
         port,
         username,
         password,
+        tls,
     })
 }
 
 /// Splits `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(hostport: &str) -> Result<(&str, u16), UrlError> {
+fn split_host_port(hostport: &str, default_port: u16) -> Result<(&str, u16), UrlError> {
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or(UrlError::NoHost)?;
         (host, after.strip_prefix(':'))
@@ -68,7 +73,7 @@ fn split_host_port(hostport: &str) -> Result<(&str, u16), UrlError> {
         }
     };
     let port = match port {
-        None | Some("") => 1883,
+        None | Some("") => default_port,
         Some(p) => p.parse().map_err(|_| UrlError::InvalidPort(p.to_owned()))?,
     };
     Ok((host, port))
@@ -106,6 +111,7 @@ mod tests {
                 port: 1884,
                 username: Some("user".into()),
                 password: Some("p@ss".into()),
+                tls: false,
             }
         );
     }
@@ -124,10 +130,19 @@ mod tests {
     }
 
     #[test]
+    fn tls_schemes_default_to_8883() {
+        let url = parse("mqtts://broker.example").unwrap();
+        assert_eq!((url.port, url.tls), (8883, true));
+        let url = parse("ssl://h:9000").unwrap();
+        assert_eq!((url.port, url.tls), (9000, true));
+        assert!(!parse("mqtt://h").unwrap().tls);
+    }
+
+    #[test]
     fn refusals() {
         assert_eq!(parse("localhost:1883"), Err(UrlError::NoScheme));
         assert!(matches!(
-            parse("mqtts://h"),
+            parse("ws://h"),
             Err(UrlError::UnsupportedScheme(_))
         ));
         assert_eq!(parse("mqtt://:1883"), Err(UrlError::NoHost));

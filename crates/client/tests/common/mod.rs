@@ -7,6 +7,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod certs;
+pub mod mosquitto;
+
 use tern_broker::{Broker, BrokerHandle, Config};
 use tern_client::{ConnectOptions, ProtocolVersion};
 
