@@ -9,6 +9,8 @@ tern pub {[-h host] [-p port] [-u username] [-P password] -t topic | -L URL}
                 [-i id] [-I id_prefix]
                 [-d] [--quiet] [--json]
                 [-V protocol-version]
+                [{--cafile file | --capath dir | --tls-use-os-certs} [--cert file] [--key file]
+                  [--insecure] [--tls-alpn protocol] [--tls-version version]]
                 [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                 [-D command identifier value]
        tern pub --help";
@@ -23,6 +25,8 @@ Usage: tern pub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
                 [-i id] [-I id_prefix]
                 [-d] [--quiet] [--json]
                 [-V protocol-version]
+                [{--cafile file | --capath dir | --tls-use-os-certs} [--cert file] [--key file]
+                  [--insecure] [--tls-alpn protocol] [--tls-version version]]
                 [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                 [-D command identifier value]
        tern pub --help
@@ -51,11 +55,11 @@ Usage: tern pub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
       broker is using the clientid_prefixes option.
  -k : keep alive in seconds for this client. Defaults to 60.
  -L : specify user, password, hostname, port and topic as a URL in the form:
-      mqtt://[username[:password]@]host[:port]/topic
+      mqtt(s)://[username[:password]@]host[:port]/topic
  -l : read messages from stdin, sending a separate message for each line.
  -m : message payload to send.
  -n : send a null (zero length) message.
- -p : network port to connect to. Defaults to 1883.
+ -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
  -P : provide a password
  -q : quality of service level to use for all messages. Defaults to 0.
  -r : message should be retained.
@@ -79,9 +83,22 @@ Usage: tern pub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
  --will-qos : QoS level for the client Will.
  --will-retain : if given, make the client Will retained.
  --will-topic : the topic on which to publish the client Will.
+ --cafile : path to a file containing trusted CA certificates (PEM) to enable encrypted
+            communication.
+ --capath : path to a directory containing trusted CA certificates (*.pem, *.crt) to enable
+            encrypted communication.
+ --cert : client certificate for authentication, if required by server.
+ --key : client private key for authentication, if required by server.
+ --tls-use-os-certs : trust the Mozilla root certificates built into tern (the system's
+                      store is not read) to enable encrypted communication.
+ --insecure : do not check that the server certificate hostname matches the remote
+              hostname. Using this option means that you cannot be sure that the
+              remote host is the server you wish to connect to and so is insecure.
+ --tls-alpn : TLS application layer protocol negotiation (ALPN) protocol to offer.
+ --tls-version : TLS protocol version, tlsv1.3 or tlsv1.2. Defaults to either.
 
 Exit status: 0 on success; the CONNACK reason code when the broker refuses the connection;
-1 for any other error. TLS is not supported yet.
+1 for any other error.
 ";
 
 /// The usage lines of `tern sub`.
@@ -94,6 +111,8 @@ tern sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L URL [-t 
                 [-i id] [-I id_prefix]
                 [-d] [-N] [--quiet] [-v]
                 [-V protocol-version]
+                [{--cafile file | --capath dir | --tls-use-os-certs} [--cert file] [--key file]
+                  [--insecure] [--tls-alpn protocol] [--tls-version version]]
                 [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                 [-D command identifier value]
        tern sub --help";
@@ -110,6 +129,8 @@ Usage: tern sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
                 [-i id] [-I id_prefix]
                 [-d] [-N] [--quiet] [-v]
                 [-V protocol-version]
+                [{--cafile file | --capath dir | --tls-use-os-certs} [--cert file] [--key file]
+                  [--insecure] [--tls-alpn protocol] [--tls-version version]]
                 [--will-topic [--will-payload payload] [--will-qos qos] [--will-retain]]
                 [-D command identifier value]
        tern sub --help
@@ -132,9 +153,9 @@ Usage: tern sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
       broker is using the clientid_prefixes option.
  -k : keep alive in seconds for this client. Defaults to 60.
  -L : specify user, password, hostname, port and topic as a URL in the form:
-      mqtt://[username[:password]@]host[:port]/topic
+      mqtt(s)://[username[:password]@]host[:port]/topic
  -N : do not add an end of line character when printing the payload.
- -p : network port to connect to. Defaults to 1883.
+ -p : network port to connect to. Defaults to 1883 for plain MQTT and 8883 for MQTT over TLS.
  -P : provide a password
  -q : quality of service level to use for the subscription. Defaults to 0.
  -R : do not print stale messages (those with retain set).
@@ -171,6 +192,19 @@ Usage: tern sub {[-h host] [-p port] [-u username] [-P password] -t topic | -L U
  --will-qos : QoS level for the client Will.
  --will-retain : if given, make the client Will retained.
  --will-topic : the topic on which to publish the client Will.
+ --cafile : path to a file containing trusted CA certificates (PEM) to enable encrypted
+            communication.
+ --capath : path to a directory containing trusted CA certificates (*.pem, *.crt) to enable
+            encrypted communication.
+ --cert : client certificate for authentication, if required by server.
+ --key : client private key for authentication, if required by server.
+ --tls-use-os-certs : trust the Mozilla root certificates built into tern (the system's
+                      store is not read) to enable encrypted communication.
+ --insecure : do not check that the server certificate hostname matches the remote
+              hostname. Using this option means that you cannot be sure that the
+              remote host is the server you wish to connect to and so is insecure.
+ --tls-alpn : TLS application layer protocol negotiation (ALPN) protocol to offer.
+ --tls-version : TLS protocol version, tlsv1.3 or tlsv1.2. Defaults to either.
 
 Output format (-F), as mosquitto_sub's:
  %% a literal %            %t topic                  %p payload
@@ -186,6 +220,5 @@ Output format (-F), as mosquitto_sub's:
  %m (message id) is not available: tern-client does not report packet identifiers.
 
 Exit status: 0 on success (-C count reached, -E, Ctrl-C); 27 when -W runs out; the CONNACK
-reason code when the broker refuses the connection; 1 for any other error. TLS is not
-supported yet.
+reason code when the broker refuses the connection; 1 for any other error.
 ";

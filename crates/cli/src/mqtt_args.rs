@@ -9,6 +9,11 @@
 //!   expires unless `-x` says otherwise. `-x` applies to MQTT 5.0 only.
 //! - `-L mqtt://user:pass@host:port/topic` sets host, port, credentials and the topic;
 //!   `-h`, `-p`, `-u` and `-P` given as well take precedence.
+//! - TLS is on with `--cafile`, `--capath`, `--tls-use-os-certs` or an `mqtts://` URL; the
+//!   port then defaults to 8883. `--cert` and `--key` go together; `--insecure` turns the
+//!   server name check off (the certificate chain is still checked), as mosquitto's does.
+//!   `--cert`, `--key`, `--insecure`, `--tls-alpn` and `--tls-version` without TLS on are
+//!   usage errors rather than silently ignored.
 //! - A refused connection exits with the CONNACK code (3.1.1: 1-5; 5.0: 0x80 and up); any
 //!   other failure exits 1.
 
@@ -19,7 +24,7 @@ use bytes::Bytes;
 use clap::Args;
 use tern_client::{
     ConnectError, ConnectErrorKind, ConnectOptions, ConnectProperties, ProtocolVersion, QoS,
-    ReasonCode, TopicName, Will,
+    ReasonCode, TlsOptions, TlsVersion, TopicName, Will,
 };
 
 use crate::mqtt_props::Properties;
@@ -89,6 +94,91 @@ pub(crate) struct ConnArgs {
     #[arg(short = 'D', long = "property", num_args = 3..=4, action = clap::ArgAction::Append,
           value_names = ["COMMAND", "PROPERTY", "VALUE"])]
     properties: Vec<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// The TLS flags, as mosquitto_pub and mosquitto_sub spell them.
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
+    /// File of trusted CA certificates (PEM); turns TLS on.
+    #[arg(long = "cafile", value_name = "FILE")]
+    cafile: Option<std::path::PathBuf>,
+    /// Directory of trusted CA certificates (PEM files); turns TLS on.
+    #[arg(long = "capath", value_name = "DIR")]
+    capath: Option<std::path::PathBuf>,
+    /// Trust the built-in Mozilla root certificates; turns TLS on.
+    #[arg(long = "tls-use-os-certs")]
+    os_certs: bool,
+    /// Client certificate (PEM), with --key.
+    #[arg(long = "cert", value_name = "FILE", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// Client private key (PEM), with --cert.
+    #[arg(long = "key", value_name = "FILE", requires = "cert")]
+    key: Option<std::path::PathBuf>,
+    /// Do not check that the server certificate names the host.
+    #[arg(long = "insecure")]
+    insecure: bool,
+    /// ALPN protocol to offer.
+    #[arg(long = "tls-alpn", value_name = "PROTOCOL")]
+    alpn: Option<String>,
+    /// TLS version: tlsv1.3 or tlsv1.2.
+    #[arg(long = "tls-version", value_name = "VERSION", value_parser = parse_tls_version)]
+    tls_version: Option<TlsVersion>,
+}
+
+impl TlsArgs {
+    /// The TLS options, `None` without TLS; `url_tls`: the `-L` URL was `mqtts://`.
+    fn options(&self, url_tls: bool) -> Result<Option<TlsOptions>, Failure> {
+        let on = url_tls || self.cafile.is_some() || self.capath.is_some() || self.os_certs;
+        if !on {
+            let stray = [
+                (self.cert.is_some(), "--cert"),
+                (self.key.is_some(), "--key"),
+                (self.insecure, "--insecure"),
+                (self.alpn.is_some(), "--tls-alpn"),
+                (self.tls_version.is_some(), "--tls-version"),
+            ];
+            if let Some((_, flag)) = stray.iter().find(|(given, _)| *given) {
+                return Err(Failure::usage(format!(
+                    "{flag} is a TLS option; turn TLS on with --cafile FILE, --capath DIR,                      --tls-use-os-certs or -L mqtts://..."
+                )));
+            }
+            return Ok(None);
+        }
+        let mut tls = TlsOptions::new();
+        if let Some(file) = &self.cafile {
+            tls = tls.ca_file(file);
+        }
+        if let Some(dir) = &self.capath {
+            tls = tls.ca_dir(dir);
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            tls = tls.client_cert(cert, key);
+        }
+        if self.insecure {
+            tls = tls.verify_hostname(false);
+        }
+        if let Some(alpn) = &self.alpn {
+            tls = tls.alpn([alpn.as_bytes()]);
+        }
+        if let Some(version) = self.tls_version {
+            tls = tls.version(version);
+        }
+        Ok(Some(tls))
+    }
+}
+
+/// `--tls-version`: tlsv1.3 or tlsv1.2 (rustls has nothing older).
+fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
+    match s {
+        "tlsv1.3" => Ok(TlsVersion::Tls13),
+        "tlsv1.2" => Ok(TlsVersion::Tls12),
+        "tlsv1.1" | "tlsv1" => Err(format!(
+            "{s} is not supported (insecure); use tlsv1.2 or tlsv1.3"
+        )),
+        _ => Err("invalid TLS version; use tlsv1.3 or tlsv1.2".into()),
+    }
 }
 
 /// What the connection flags resolve to.
@@ -122,18 +212,21 @@ impl ConnArgs {
             None if properties.any => ProtocolVersion::V5,
             None => ProtocolVersion::V3_1_1,
         };
-        let (mut host, mut port, mut username, mut password, mut url_topic) =
-            ("localhost".to_owned(), 1883, None, None, None);
+        let (mut host, mut port, mut username, mut password, mut url_topic, mut url_tls) =
+            ("localhost".to_owned(), None, None, None, None, false);
         if let Some(url) = &self.url {
             let parsed = parse_url(url)?;
             host = parsed.host().to_owned();
-            port = parsed.port();
+            port = Some(parsed.port());
+            url_tls = parsed.options.tls_options().is_some();
             url_topic = Some(parsed.topic);
             username = parsed.username;
             password = parsed.password;
         }
+        let tls = self.tls.options(url_tls)?;
         host = self.host.clone().unwrap_or(host);
-        port = self.port.unwrap_or(port);
+        let default_port = if tls.is_some() { 8883 } else { 1883 };
+        let port = self.port.or(port).unwrap_or(default_port);
         if self.username.is_some() {
             username = self.username.clone();
         }
@@ -152,6 +245,9 @@ impl ConnArgs {
             .clean_start(!self.no_clean);
         if let Some(id) = &client_id {
             options = options.client_id(id.clone());
+        }
+        if let Some(tls) = tls {
+            options = options.tls(tls);
         }
         let mut connect_props = properties.connect.clone();
         if version == ProtocolVersion::V5 {
@@ -251,24 +347,20 @@ impl ParsedUrl {
     }
 }
 
-/// `mqtt://[user[:password]@]host[:port]/topic`; the topic is everything after the first
-/// `/` following the host, as mosquitto reads it.
+/// `mqtt://[user[:password]@]host[:port]/topic` (or `mqtts://`, port 8883 by default); the
+/// topic is everything after the first `/` following the host, as mosquitto reads it.
 fn parse_url(url: &str) -> Result<ParsedUrl, Failure> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(Failure::usage(
             "unsupported URL scheme in -L; use mqtt://[user[:password]@]host[:port]/topic.",
         ));
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "mqtt" => {}
-        "mqtts" | "wss" => {
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "mqtt" | "mqtts" => {}
+        "ws" | "wss" => {
             return Err(Failure::usage(
-                "TLS is not supported by tern pub/sub yet; use mqtt:// to a plain listener.",
-            ))
-        }
-        "ws" => {
-            return Err(Failure::usage(
-                "MQTT over WebSockets is not supported; use mqtt://.",
+                "MQTT over WebSockets is not supported; use mqtt:// or mqtts://.",
             ))
         }
         _ => {
@@ -282,7 +374,7 @@ fn parse_url(url: &str) -> Result<ParsedUrl, Failure> {
             "invalid URL for -L argument specified - topic missing.",
         ));
     };
-    let options = ConnectOptions::from_url(&format!("mqtt://{authority}"))
+    let options = ConnectOptions::from_url(&format!("{scheme}://{authority}"))
         .map_err(|e| Failure::usage(format!("invalid URL {url:?} for -L: {e}")))?;
     let (username, password) = userinfo(authority);
     Ok(ParsedUrl {
@@ -434,6 +526,12 @@ impl Failure {
                 "cannot connect to {server}{detail}. Is a broker running there? Use -h HOST \
                  and -p PORT to choose another."
             )),
+            ConnectErrorKind::Tls => Failure::runtime(format!(
+                "TLS with {server} failed{detail}. Check that --cafile or --capath holds the CA \
+                 that signed the broker's certificate, that -h is a name in that certificate \
+                 (--insecure skips the name check), and --cert/--key if the broker requires a \
+                 client certificate."
+            )),
             ConnectErrorKind::TimedOut => Failure::runtime(format!(
                 "no answer from {server} within 10 s{detail}. Check -h and -p, and that the \
                  port is an MQTT listener."
@@ -527,8 +625,37 @@ mod tests {
         let c = resolve(&["-L", "mqtt://h/t", "-p", "2000"]).expect("valid");
         assert_eq!(c.server, "h:2000");
         assert!(resolve(&["-L", "mqtt://h"]).is_err(), "topic missing");
-        let err = resolve(&["-L", "mqtts://h/t"]).expect_err("no TLS");
-        assert!(err.message.contains("TLS"));
+        let c = resolve(&["-L", "mqtts://h/t"]).expect("TLS by URL");
+        assert_eq!(c.server, "h:8883");
+        assert!(c.options.tls_options().is_some());
+    }
+
+    #[test]
+    fn tls_flags_turn_tls_on_and_move_the_port() {
+        let c = resolve(&["--cafile", "ca.crt"]).expect("valid");
+        assert_eq!(c.server, "localhost:8883");
+        assert!(c.options.tls_options().is_some());
+        let c = resolve(&["--tls-use-os-certs", "-p", "1884"]).expect("valid");
+        assert_eq!(c.server, "localhost:1884");
+        let c = resolve(&[
+            "--capath",
+            "/etc/ssl/certs",
+            "--insecure",
+            "--tls-alpn",
+            "mqtt",
+        ]);
+        assert!(c.expect("valid").options.tls_options().is_some());
+        assert!(resolve(&[]).expect("valid").options.tls_options().is_none());
+        let err = resolve(&["--insecure"]).expect_err("TLS is off");
+        assert!(err.message.contains("--cafile"), "{}", err.message);
+        let err = resolve(&["--tls-version", "tlsv1.2"]).expect_err("TLS is off");
+        assert!(err.message.contains("--tls-version"), "{}", err.message);
+        let mut argv = vec!["test", "--cafile", "c", "--cert", "c.crt"];
+        assert!(Test::try_parse_from(&argv).is_err(), "--cert needs --key");
+        argv.extend(["--key", "c.key"]);
+        assert!(Test::try_parse_from(&argv).is_ok());
+        let argv = ["test", "--cafile", "c", "--tls-version", "tlsv1.1"];
+        assert!(Test::try_parse_from(argv).is_err());
     }
 
     #[test]

@@ -53,7 +53,14 @@ fn usage_errors_exit_1_and_say_what_to_do() {
             &["pub", "-t", "a", "-m", "x", "--will-retain"],
             "no will topic",
         ),
-        (&["pub", "-L", "mqtts://h/t", "-m", "x"], "TLS"),
+        (
+            &["pub", "-t", "a", "-m", "x", "--cert", "c", "--key", "k"],
+            "is a TLS option",
+        ),
+        (
+            &["pub", "-L", "ws://h/t", "-m", "x"],
+            "WebSockets is not supported",
+        ),
         (&["pub", "-L", "mqtt://h", "-m", "x"], "topic missing"),
         (&["sub"], "you must specify a topic"),
         (&["sub", "-t", "a/#/b"], "wildcards"),
