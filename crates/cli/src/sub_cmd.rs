@@ -22,8 +22,8 @@ use std::time::Duration;
 use clap::Args;
 use futures_core::Stream;
 use tern_client::{
-    Client, ConnectOptions, ConnectionState, Message, ProtocolVersion, QoS, RetainHandling,
-    Subscription, SubscriptionOptions, TopicFilter,
+    Client, ConnectOptions, Message, ProtocolVersion, QoS, RetainHandling, Subscription,
+    SubscriptionOptions, TopicFilter,
 };
 
 use crate::format::{Format, Printer, Style};
@@ -237,19 +237,6 @@ async fn session(plan: &Plan, held: &mut Held) -> Result<(), Failure> {
     } = held;
     let client = slot.insert(client);
     let debug = plan.args.conn.debug;
-    let resumed = matches!(
-        *client.state().borrow(),
-        ConnectionState::Connected {
-            session_present: true
-        }
-    );
-    if resumed && !plan.args.conn.quiet {
-        eprintln!(
-            "Warning: the broker resumed this client's session; messages it queued while the \
-             client was away arrive before tern sub has subscribed again, and tern-client \
-             drops them."
-        );
-    }
     if debug {
         eprintln!(
             "Connected to {} as {} (MQTT {})",

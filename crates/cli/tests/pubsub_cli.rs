@@ -348,6 +348,39 @@ fn persistent_session_and_unsubscribe() {
     }
 }
 
+// A resumed session's queued messages are printed: they arrive before tern sub has subscribed
+// again, and tern-client keeps them for the subscription ([MQTT-3.2.2-2], §4.4).
+#[test]
+fn resumed_session_prints_what_was_queued() {
+    let broker = Broker::tern();
+    let port = broker.port();
+    for (version, id) in [("mqttv311", "resume-311"), ("mqttv5", "resume-5")] {
+        let args = [
+            "sub", "-V", version, "-c", "-i", id, "-q", "1", "-t", "resume/#",
+        ];
+        let out = Client::spawn(tern(port, &[&args[..], &["-E"]].concat()), None).finish(TIMEOUT);
+        assert_eq!(out.code(), Some(0), "{out:#?}");
+        for n in 0..3 {
+            mosquitto_pub(
+                port,
+                &["-q", "1", "-t", "resume/t", "-m", &format!("queued {n}")],
+            );
+        }
+        let out = Client::spawn(
+            tern(port, &[&args[..], &["-v", "-C", "3", "-W", "10"]].concat()),
+            None,
+        )
+        .finish(TIMEOUT);
+        assert_eq!(out.code(), Some(0), "{out:#?}");
+        assert_eq!(
+            out.text(),
+            "resume/t queued 0\nresume/t queued 1\nresume/t queued 2\n",
+            "{version}"
+        );
+        assert!(out.stderr.is_empty(), "no warning: {out:#?}");
+    }
+}
+
 // The will is published when tern sub dies without DISCONNECT; Ctrl-C/SIGTERM disconnects
 // cleanly (no will) and exits 0.
 #[test]

@@ -91,6 +91,7 @@ impl Client {
             write_timeout: options.write_timeout,
             max_incoming_packet_size: options.max_incoming_packet_size,
             tls,
+            unrouted_buffer: options.unrouted_buffer,
         };
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (releases_tx, releases_rx) = mpsc::unbounded_channel();

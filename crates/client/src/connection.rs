@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -20,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Sleep;
 
 use crate::backoff::Delays;
+use crate::delivery::Deliveries;
 use crate::error::{ConnectError, LinkError, PublishError, SubscribeError};
 use crate::protocol::{Event, Protocol, SubKey, Token};
 use crate::state::ConnectionState;
@@ -56,6 +56,8 @@ pub(crate) struct Settings {
     pub(crate) max_incoming_packet_size: usize,
     /// TLS configuration, when TLS is on.
     pub(crate) tls: Option<TlsSetup>,
+    /// Messages kept for a subscription not made yet.
+    pub(crate) unrouted_buffer: usize,
 }
 
 type DialFuture = Pin<Box<dyn Future<Output = Result<Transport, LinkError>> + Send>>;
@@ -83,6 +85,8 @@ enum Input {
     RetryDue,
     Read(std::io::Result<usize>),
     Timeout,
+    /// A full stream has room again.
+    Room,
 }
 
 /// The state of the connection task.
@@ -97,7 +101,7 @@ pub(crate) struct Connection {
     delays: Option<Delays>,
     publishes: HashMap<Token, oneshot::Sender<Result<ReasonCode, PublishError>>>,
     subscribes: HashMap<Token, (SubKey, oneshot::Sender<Result<QoS, SubscribeError>>)>,
-    sinks: HashMap<SubKey, Sink>,
+    deliveries: Deliveries,
     closed_replies: Vec<oneshot::Sender<()>>,
     next_token: u64,
     write_buf: BytesMut,
@@ -120,6 +124,7 @@ impl Connection {
         delays: Option<Delays>,
     ) -> Self {
         Connection {
+            deliveries: Deliveries::new(settings.unrouted_buffer),
             settings,
             protocol,
             commands,
@@ -130,7 +135,6 @@ impl Connection {
             delays,
             publishes: HashMap::new(),
             subscribes: HashMap::new(),
-            sinks: HashMap::new(),
             closed_replies: Vec::new(),
             next_token: 0,
             write_buf: BytesMut::new(),
@@ -143,6 +147,8 @@ impl Connection {
         loop {
             let input = self.next_input(&mut link).await;
             let result = self.handle(input, &mut link);
+            // Messages placed release their acknowledgements, written by this flush.
+            self.dispatch_events();
             let result = result.and(self.flush(&mut link).await);
             self.dispatch_events();
             if let Err(err) = result {
@@ -160,10 +166,16 @@ impl Connection {
     }
 
     async fn next_input(&mut self, link: &mut Link) -> Input {
+        // Backpressure: while a message waits for room, nothing more is read (but CONNACK).
+        let blocked = self.deliveries.is_blocked();
+        self.protocol.set_reading_paused(blocked);
+        let reading = !blocked || !self.protocol.is_connected();
+        let room = self.deliveries.room();
         let deadline = self.protocol.poll_timeout();
         let commands_open = self.commands_open;
         tokio::select! {
-            input = link_input(link) => input,
+            input = link_input(link), if reading => input,
+            () = room, if blocked => Input::Room,
             command = self.commands.recv(), if commands_open => Input::Command(command),
             key = self.releases.recv() => Input::Release(key),
             () = sleep_until(deadline) => Input::Timeout,
@@ -175,7 +187,7 @@ impl Connection {
             Input::Command(Some(command)) => self.on_command(command),
             Input::Command(None) => self.commands_open = false,
             Input::Release(Some(key)) => {
-                self.sinks.remove(&key);
+                self.deliveries.remove_stream(key);
                 self.subscribes.retain(|_, (k, _)| *k != key);
                 self.protocol.unsubscribe(key);
             }
@@ -196,6 +208,7 @@ impl Connection {
             Input::Read(Ok(_)) => return self.decode_packets(link),
             Input::Read(Err(err)) => return Err(err.into()),
             Input::Timeout => return self.protocol.handle_timeout(now()),
+            Input::Room => {}
         }
         Ok(())
     }
@@ -216,7 +229,7 @@ impl Connection {
             } => {
                 let token = self.token();
                 self.subscribes.insert(token, (key, reply));
-                self.sinks.insert(key, sink);
+                self.deliveries.add_stream(key, &filter, sink);
                 self.protocol.subscribe(token, key, filter, options);
             }
             Command::Disconnect { reply } => {
@@ -300,29 +313,20 @@ impl Connection {
                 Event::Subscribed((token, result)) => {
                     if let Some((key, reply)) = self.subscribes.remove(&token) {
                         if result.is_err() {
-                            self.sinks.remove(&key);
+                            self.deliveries.remove_stream(key);
                         }
                         let _ = reply.send(result);
                     }
                 }
-                Event::Message { targets, message } => self.deliver(&targets, *message),
+                Event::Message {
+                    targets,
+                    message,
+                    ack,
+                } => self.deliveries.push(targets, message.map(|m| *m), ack),
             }
         }
-    }
-
-    fn deliver(&mut self, targets: &[SubKey], message: crate::Message) {
-        for key in targets {
-            let Some(sink) = self.sinks.get(key) else {
-                continue;
-            };
-            match sink.messages.try_send(message.clone()) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    sink.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(topic = %message.topic, "subscription full: message dropped");
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
+        for ack in self.deliveries.pump() {
+            self.protocol.release_ack(ack);
         }
     }
 
@@ -370,6 +374,7 @@ impl Connection {
             self.protocol.disconnect();
         }
         self.dispatch_events();
+        self.deliveries.close();
         self.state.send_replace(ConnectionState::Closed);
         for reply in self.closed_replies.drain(..) {
             let _ = reply.send(());

@@ -44,12 +44,15 @@
 //!   `poll_transmit`, `poll_event`), split into `outbound` (offline buffer, QoS 1/2 in
 //!   flight under Receive Maximum), `inbound` (QoS 2 deduplication, topic aliases),
 //!   `subscriptions` (what is subscribed, routing), `keep_alive` and `packet_ids`.
+//! - `delivery`: placing incoming messages into streams in order, acknowledging each once
+//!   placed, backpressure, and the buffer of messages no subscription wants yet.
 //! - `transport`: the byte stream, TCP or TLS over TCP, and dialing it.
 //! - `backoff`: reconnect delays; `url`: `mqtt://` and `mqtts://` URL parsing.
 
 mod backoff;
 pub mod client;
 mod connection;
+mod delivery;
 pub mod error;
 pub mod message;
 pub mod options;

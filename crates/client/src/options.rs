@@ -44,6 +44,7 @@ pub struct ConnectOptions {
     pub(crate) reconnect: Option<Backoff>,
     pub(crate) offline_buffer: usize,
     pub(crate) subscription_capacity: usize,
+    pub(crate) unrouted_buffer: usize,
     pub(crate) max_incoming_packet_size: usize,
     pub(crate) topic_aliases: bool,
     pub(crate) tls: Option<TlsOptions>,
@@ -89,6 +90,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("reconnect", &self.reconnect)
             .field("offline_buffer", &self.offline_buffer)
             .field("subscription_capacity", &self.subscription_capacity)
+            .field("unrouted_buffer", &self.unrouted_buffer)
             .field("max_incoming_packet_size", &self.max_incoming_packet_size)
             .field("topic_aliases", &self.topic_aliases)
             .field("tls", &self.tls)
@@ -118,6 +120,7 @@ impl ConnectOptions {
             reconnect: Some(Backoff::default()),
             offline_buffer: 1000,
             subscription_capacity: 1024,
+            unrouted_buffer: 1024,
             max_incoming_packet_size: 1 << 20,
             topic_aliases: true,
             tls: None,
@@ -282,10 +285,24 @@ impl ConnectOptions {
         self
     }
 
-    /// Messages each [`Subscription`](crate::Subscription) holds before new ones are dropped
-    /// (and counted in [`Subscription::dropped`](crate::Subscription::dropped)). Default 1,024.
+    /// Messages each [`Subscription`](crate::Subscription) holds for its reader. When it is
+    /// full, QoS 0 messages for it are dropped (and counted in
+    /// [`Subscription::dropped`](crate::Subscription::dropped)); a QoS 1 or 2 message waits,
+    /// unacknowledged, and the client reads nothing more from the server until the reader
+    /// makes room. Default 1,024.
     pub fn subscription_capacity(mut self, messages: usize) -> Self {
         self.subscription_capacity = messages.max(1);
+        self
+    }
+
+    /// QoS 1 and 2 messages kept, acknowledged, while no subscription wants them: a resumed
+    /// session (Session Present) delivers what the server queued as soon as it reconnects,
+    /// before the application has subscribed again. The next
+    /// [`subscribe`](crate::Client::subscribe) whose filter matches takes them. When the
+    /// buffer is full the client stops reading from the server until a subscription takes
+    /// some, so subscribe to what your persistent session holds. Default 1,024.
+    pub fn unrouted_buffer(mut self, messages: usize) -> Self {
+        self.unrouted_buffer = messages;
         self
     }
 

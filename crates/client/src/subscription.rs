@@ -21,10 +21,12 @@ pub(crate) struct Sink {
 /// Messages matching one subscription, as a [`Stream`](futures_core::Stream).
 ///
 /// Messages are routed to it by its filter and, with MQTT 5.0, by the Subscription
-/// Identifier the client gave it. It holds at most
+/// Identifier the client gave it; it also takes the messages that arrived, from a resumed
+/// session, before any subscription wanted them. It holds at most
 /// [`subscription_capacity`](crate::ConnectOptions::subscription_capacity) messages; when a
-/// reader falls that far behind, newer messages for it are dropped and counted
-/// ([`Subscription::dropped`]) rather than stalling the connection.
+/// reader falls that far behind, newer QoS 0 messages for it are dropped and counted
+/// ([`Subscription::dropped`]), and a QoS 1 or 2 message waits unacknowledged while the
+/// client stops reading from the server (backpressure), so none is lost.
 ///
 /// Dropping it unsubscribes (UNSUBSCRIBE is sent once no other stream uses the same
 /// filter). The stream ends when the client is closed.
@@ -77,7 +79,7 @@ impl Subscription {
         self.granted
     }
 
-    /// Messages dropped because this stream was full.
+    /// QoS 0 messages dropped because this stream was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }

@@ -4,7 +4,9 @@
 //! has nothing else to send [MQTT-3.1.2-20]; the interval is the server's Server Keep Alive
 //! when CONNACK carries one [MQTT-3.1.2-21]. If nothing arrives within the ping timeout of a
 //! PINGREQ, the connection is dead and the client closes it (§3.12.4 "should close"). Any
-//! packet from the server counts as an answer: it proves the connection alive.
+//! packet from the server counts as an answer: it proves the connection alive. While the
+//! client itself has stopped reading (backpressure from a full subscription), an unanswered
+//! PINGREQ proves nothing: the deadline is re-armed instead.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,7 @@ pub(crate) struct KeepAlive {
     ping_timeout: Duration,
     last_sent: Instant,
     ping_sent: Option<Instant>,
+    paused: bool,
 }
 
 impl KeepAlive {
@@ -36,7 +39,13 @@ impl KeepAlive {
             ping_timeout: Duration::ZERO,
             last_sent: now,
             ping_sent: None,
+            paused: false,
         }
+    }
+
+    /// The client stopped (`true`) or resumed reading from the connection.
+    pub(crate) fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
     }
 
     /// Starts the deadlines of a connection; a zero interval turns keep alive off.
@@ -78,6 +87,12 @@ impl KeepAlive {
             return KeepAliveAction::None;
         };
         match self.ping_sent {
+            Some(sent) if now >= sent + self.ping_timeout && self.paused => {
+                // The answer may be waiting unread: ping again after an interval.
+                self.ping_sent = None;
+                self.last_sent = now;
+                KeepAliveAction::None
+            }
             Some(sent) if now >= sent + self.ping_timeout => KeepAliveAction::Dead,
             Some(_) => KeepAliveAction::None,
             None if now >= self.last_sent + interval => {
@@ -118,6 +133,20 @@ mod tests {
         assert_eq!(ka.handle_timeout(t0 + SEC), KeepAliveAction::Ping);
         assert_eq!(ka.handle_timeout(t0 + SEC + SEC / 2), KeepAliveAction::None);
         assert_eq!(ka.handle_timeout(t0 + 2 * SEC), KeepAliveAction::Dead);
+    }
+
+    #[test]
+    fn no_death_while_the_client_is_not_reading() {
+        let t0 = Instant::now();
+        let mut ka = KeepAlive::new(t0);
+        ka.start(t0, SEC, SEC);
+        ka.set_paused(true);
+        assert_eq!(ka.handle_timeout(t0 + SEC), KeepAliveAction::Ping);
+        assert_eq!(ka.handle_timeout(t0 + 2 * SEC), KeepAliveAction::None);
+        assert_eq!(ka.poll_timeout(), Some(t0 + 3 * SEC));
+        assert_eq!(ka.handle_timeout(t0 + 3 * SEC), KeepAliveAction::Ping);
+        ka.set_paused(false);
+        assert_eq!(ka.handle_timeout(t0 + 4 * SEC), KeepAliveAction::Dead);
     }
 
     #[test]

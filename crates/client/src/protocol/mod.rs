@@ -135,13 +135,28 @@ pub(crate) enum Event {
     Published(Completion),
     /// A subscribe is done.
     Subscribed(SubCompletion),
-    /// A message for these streams.
+    /// An incoming PUBLISH, for the connection task to place and then acknowledge.
     Message {
-        /// The streams it goes to.
+        /// The streams it goes to; empty when no stream wants it yet (a resumed session
+        /// delivering before the application subscribed): it is kept for a later subscribe.
         targets: Vec<SubKey>,
-        /// The message (boxed: it is much larger than the other events).
-        message: Box<Message>,
+        /// The message (boxed: it is much larger than the other events); `None` when there
+        /// is nothing to deliver: a QoS 2 repeat, or a message for a filter the application
+        /// dropped.
+        message: Option<Box<Message>>,
+        /// PUBACK or PUBREC, to hand back with [`Protocol::release_ack`] once the message is
+        /// placed, so that nothing is acknowledged that the client could still drop.
+        ack: Option<HeldAck>,
     },
+}
+
+/// An acknowledgement of an incoming PUBLISH, held until the message is placed. It is sent
+/// only on the connection it belongs to: after a reconnect the server sends the message
+/// again (QoS 1) or the client answers the repeat (QoS 2).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct HeldAck {
+    packet: Box<Packet>,
+    connection: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +183,8 @@ pub(crate) struct Protocol {
     aliases: OutboundAliases,
     transmits: VecDeque<Packet>,
     events: VecDeque<Event>,
+    /// Counts network connections, to tell held acknowledgements of old ones.
+    connection: u64,
 }
 
 impl Protocol {
@@ -195,6 +212,7 @@ impl Protocol {
             aliases: OutboundAliases::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            connection: 0,
             config,
         }
     }
@@ -224,6 +242,7 @@ impl Protocol {
         if self.connected_once && self.version.is_v5() {
             connect.clean_start = false;
         }
+        self.connection += 1;
         self.transmits.clear();
         self.transmits.push_back(Packet::Connect(Box::new(connect)));
         self.phase = Phase::AwaitingConnAck {
@@ -416,19 +435,53 @@ impl Protocol {
                 return Err(LinkError::Protocol(err.rule()));
             }
         };
-        if let Some(publish) = accepted.deliver {
-            let targets = self
-                .subscriptions
-                .route(&publish.topic, &publish.properties.subscription_identifiers);
-            if targets.is_empty() {
-                tracing::trace!(topic = %publish.topic, "message matches no subscription");
-            } else {
-                let message = Box::new(Message::from_publish(publish));
-                self.events.push_back(Event::Message { targets, message });
-            }
+        let connection = self.connection;
+        let ack = accepted.ack.map(|packet| HeldAck {
+            packet: Box::new(packet),
+            connection,
+        });
+        let Some(publish) = accepted.deliver else {
+            self.events.push_back(Event::Message {
+                targets: Vec::new(),
+                message: None,
+                ack,
+            });
+            return Ok(());
+        };
+        let targets = self
+            .subscriptions
+            .route(&publish.topic, &publish.properties.subscription_identifiers);
+        let keep = !targets.is_empty()
+            || (publish.qos != QoS::AtMostOnce && !self.subscriptions.is_retired(&publish.topic));
+        if !keep {
+            tracing::trace!(topic = %publish.topic, "message matches no subscription: dropped");
         }
-        self.transmits.extend(accepted.ack);
+        let message = keep.then(|| Box::new(Message::from_publish(publish)));
+        self.events.push_back(Event::Message {
+            targets,
+            message,
+            ack,
+        });
         Ok(())
+    }
+
+    /// Sends an acknowledgement held by [`Event::Message`], if its connection is still the
+    /// current one.
+    pub(crate) fn release_ack(&mut self, ack: HeldAck) {
+        if ack.connection == self.connection && self.phase == Phase::Connected {
+            self.transmits.push_back(*ack.packet);
+        }
+    }
+
+    /// The connection task stops reading while a message waits for room (backpressure);
+    /// an unanswered PINGREQ then does not mean the connection is dead.
+    pub(crate) fn set_reading_paused(&mut self, paused: bool) {
+        self.keep_alive.set_paused(paused);
+    }
+
+    /// Whether CONNACK has arrived on the current connection.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.phase == Phase::Connected
     }
 
     /// Handles the deadlines due at `now`. An error means the connection must be closed.

@@ -11,6 +11,10 @@
 //!   has none, §3.2.2.3.12). A message carrying identifiers goes to the entries with those
 //!   identifiers [MQTT-3.3.4-3]; a message without (3.1.1, or a server without
 //!   identifiers) goes to every entry whose filter matches its topic (§4.7).
+//! - A message that matches no entry is kept for a later subscribe (a resumed session
+//!   delivers what it queued before the application subscribes again), unless its topic
+//!   matches a filter the application dropped (being unsubscribed, or one of the last
+//!   [`RETIRED`] unsubscribed): those are the server finishing what it had started.
 //! - When the server did not keep the session (Session Present 0), every entry is
 //!   subscribed again and pending UNSUBSCRIBEs are dropped. SUBSCRIBE and UNSUBSCRIBE still
 //!   unanswered when a connection is lost are sent again on the next.
@@ -29,6 +33,9 @@ use crate::error::{SubscribeError, SubscribeErrorKind};
 
 /// A subscribe's outcome (the granted QoS), for the caller waiting on `token`.
 pub(crate) type SubCompletion = (Token, Result<QoS, SubscribeError>);
+
+/// How many unsubscribed filters are remembered, to drop late messages for them.
+const RETIRED: usize = 64;
 
 /// The largest Subscription Identifier (a variable byte integer, §3.8.2.1.2).
 const MAX_SUBSCRIPTION_ID: u32 = 268_435_455;
@@ -61,6 +68,8 @@ pub(crate) struct Subscriptions {
     entries: Vec<Entry>,
     unsubscribes: VecDeque<TopicFilter>,
     awaiting_unsuback: HashMap<PacketId, TopicFilter>,
+    /// Filters unsubscribed lately (at most [`RETIRED`]).
+    retired: VecDeque<TopicFilter>,
     use_ids: bool,
     next_id: u32,
 }
@@ -72,6 +81,7 @@ impl Subscriptions {
             entries: Vec::new(),
             unsubscribes: VecDeque::new(),
             awaiting_unsuback: HashMap::new(),
+            retired: VecDeque::new(),
             use_ids,
             next_id: 0,
         }
@@ -128,10 +138,23 @@ impl Subscriptions {
         entry.waiters.retain(|&(_, k)| k != key);
         if entry.members.is_empty() {
             let entry = self.entries.swap_remove(index);
+            if self.retired.len() == RETIRED {
+                self.retired.pop_front();
+            }
+            self.retired.push_back(entry.filter.clone());
             if entry.on_server {
                 self.unsubscribes.push_back(entry.filter);
             }
         }
+    }
+
+    /// Whether `topic` matches a filter the application dropped (see the module rules).
+    pub(crate) fn is_retired(&self, topic: &TopicName) -> bool {
+        self.retired
+            .iter()
+            .chain(&self.unsubscribes)
+            .chain(self.awaiting_unsuback.values())
+            .any(|f| f.matches(topic))
     }
 
     /// The next SUBSCRIBE or UNSUBSCRIBE to write, if any. `ids_available`: the server
@@ -223,6 +246,7 @@ impl Subscriptions {
     pub(crate) fn on_connected(&mut self, session_present: bool) {
         if !session_present {
             self.unsubscribes.clear();
+            self.retired.clear();
             for entry in &mut self.entries {
                 entry.state = EntryState::Unsent;
                 entry.on_server = false;
@@ -244,9 +268,12 @@ impl Subscriptions {
         }
     }
 
-    /// The streams an incoming message goes to.
+    /// The streams an incoming message goes to. An identifier counts only when its entry's
+    /// filter matches the topic: identifiers from a session resumed by another process
+    /// may name other filters of this one.
     pub(crate) fn route(&self, topic: &TopicName, ids: &[NonZeroU32]) -> Vec<SubKey> {
-        let by_id = |e: &&Entry| e.id.is_some_and(|id| ids.contains(&id));
+        let by_id =
+            |e: &&Entry| e.id.is_some_and(|id| ids.contains(&id)) && e.filter.matches(topic);
         let mut targets: Vec<SubKey> = Vec::new();
         if self.entries.iter().any(|e| by_id(&e)) {
             for entry in self.entries.iter().filter(by_id) {

@@ -294,7 +294,11 @@ fn targets(events: &[Event]) -> Vec<Vec<u64>> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Message { targets, .. } => Some(targets.iter().map(|k| k.0).collect()),
+            Event::Message {
+                targets,
+                message: Some(_),
+                ..
+            } => Some(targets.iter().map(|k| k.0).collect()),
             _ => None,
         })
         .collect()
@@ -373,11 +377,79 @@ fn incoming_qos1_is_acknowledged_and_delivered() {
     let mut m = publish("t", QoS::AtLeastOnce);
     m.packet_id = Some(id(77));
     p.handle_packet(t0, Packet::Publish(m)).unwrap();
+    assert!(
+        drain(&mut p, t0).is_empty(),
+        "PUBACK waits until the message is placed"
+    );
+    let delivered = events(&mut p);
+    assert_eq!(targets(&delivered), [vec![1]]);
+    release_acks(&mut p, delivered);
     assert_eq!(
         drain(&mut p, t0),
         [Packet::PubAck(PubResponse::new(id(77)))]
     );
-    assert_eq!(targets(&events(&mut p)), [vec![1]]);
+}
+
+/// Hands every held acknowledgement back, as the connection task does once placed.
+fn release_acks(p: &mut Protocol, events: Vec<Event>) {
+    for event in events {
+        if let Event::Message { ack: Some(ack), .. } = event {
+            p.release_ack(ack);
+        }
+    }
+}
+
+#[test]
+fn held_acks_go_only_on_their_own_connection_and_in_order_4_6_0_2() {
+    let (mut p, t0) = connected(ProtocolVersion::V5, ConnAck::default());
+    for n in [5, 6] {
+        let mut m = publish("nobody/listens", QoS::AtLeastOnce);
+        m.packet_id = Some(id(n));
+        p.handle_packet(t0, Packet::Publish(m)).unwrap();
+    }
+    let mut repeat = publish("nobody/listens", QoS::ExactlyOnce);
+    repeat.packet_id = Some(id(7));
+    p.handle_packet(t0, Packet::Publish(repeat.clone()))
+        .unwrap();
+    repeat.dup = true;
+    p.handle_packet(t0, Packet::Publish(repeat)).unwrap();
+    let first = events(&mut p);
+    // Unsubscribed-to QoS 1/2 messages are kept (for a later subscribe), with no target.
+    assert_eq!(
+        targets(&first),
+        [vec![], vec![], vec![]],
+        "the repeat is not"
+    );
+    release_acks(&mut p, first);
+    assert_eq!(
+        drain(&mut p, t0),
+        [
+            Packet::PubAck(PubResponse::new(id(5))),
+            Packet::PubAck(PubResponse::new(id(6))),
+            Packet::PubRec(PubResponse::new(id(7))),
+            Packet::PubRec(PubResponse::new(id(7))),
+        ]
+    );
+
+    let mut m = publish("nobody/listens", QoS::AtLeastOnce);
+    m.packet_id = Some(id(8));
+    p.handle_packet(t0, Packet::Publish(m)).unwrap();
+    let held = events(&mut p);
+    p.connection_lost();
+    reconnect(&mut p, t0, true);
+    release_acks(&mut p, held);
+    assert!(
+        drain(&mut p, t0).is_empty(),
+        "an acknowledgement from a lost connection is not sent"
+    );
+
+    // QoS 0 with no subscription is not kept.
+    p.handle_packet(
+        t0,
+        Packet::Publish(publish("nobody/listens", QoS::AtMostOnce)),
+    )
+    .unwrap();
+    assert!(targets(&events(&mut p)).is_empty());
 }
 
 #[test]
@@ -451,7 +523,20 @@ fn dropping_the_last_stream_unsubscribes() {
     p.handle_packet(t0, Packet::UnsubAck(ack)).unwrap();
     p.handle_packet(t0, Packet::Publish(publish("s", QoS::AtMostOnce)))
         .unwrap();
-    assert!(targets(&events(&mut p)).is_empty());
+    let mut late = publish("s", QoS::AtLeastOnce);
+    late.packet_id = Some(id(9));
+    p.handle_packet(t0, Packet::Publish(late)).unwrap();
+    let late = events(&mut p);
+    assert!(
+        targets(&late).is_empty(),
+        "a late message for a dropped filter is not kept"
+    );
+    release_acks(&mut p, late);
+    assert_eq!(
+        drain(&mut p, t0),
+        [Packet::PubAck(PubResponse::new(id(9)))],
+        "but it is acknowledged"
+    );
 }
 
 #[test]

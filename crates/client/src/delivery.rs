@@ -1,0 +1,292 @@
+//! Placing incoming messages into subscription streams, in order, and acknowledging each
+//! only once placed.
+//!
+//! Rules:
+//! - Messages are placed in the order they arrived, and their PUBACK/PUBREC are released in
+//!   that order [MQTT-4.6.0-2, MQTT-4.6.0-3].
+//! - QoS 1 and 2 messages are never dropped once acknowledged. When a target stream is full,
+//!   the message waits at the head of the queue; the connection task stops reading from the
+//!   server until the stream has room, so the server's in-flight window (the client's
+//!   Receive Maximum) holds back the rest. QoS 0 messages for a full stream are dropped and
+//!   counted in [`Subscription::dropped`](crate::Subscription::dropped).
+//! - A QoS 1/2 message that no stream wants yet (a resumed session delivering what it
+//!   queued before the application subscribed again) waits in the *unrouted* buffer; a new
+//!   subscription takes the messages its filter matches from there. When the buffer is full
+//!   the queue stops, as for a full stream, until a subscription takes some.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+use tern_codec::{QoS, TopicFilter};
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::message::Message;
+use crate::protocol::{HeldAck, SubKey};
+use crate::subscription::Sink;
+
+/// One incoming message on its way to its streams.
+#[derive(Debug)]
+struct Pending {
+    /// Streams still to receive it; empty: unrouted.
+    targets: Vec<SubKey>,
+    /// `None`: nothing to place, only the acknowledgement to release in order.
+    message: Option<Message>,
+    ack: Option<HeldAck>,
+}
+
+/// What the head of the queue waits for.
+enum Blocked {
+    /// This stream is full.
+    Stream(SubKey),
+    /// The unrouted buffer is full.
+    Unrouted,
+}
+
+/// The streams and the queue of messages on their way to them.
+#[derive(Debug)]
+pub(crate) struct Deliveries {
+    sinks: HashMap<SubKey, Sink>,
+    queue: VecDeque<Pending>,
+    unrouted: VecDeque<Message>,
+    unrouted_capacity: usize,
+}
+
+impl Deliveries {
+    /// No streams yet; at most `unrouted_capacity` messages wait for a subscription.
+    pub(crate) fn new(unrouted_capacity: usize) -> Self {
+        Deliveries {
+            sinks: HashMap::new(),
+            queue: VecDeque::new(),
+            unrouted: VecDeque::new(),
+            unrouted_capacity,
+        }
+    }
+
+    /// A new stream on `filter`: it takes the unrouted messages its filter matches, those
+    /// in the buffer ahead of anything queued, and those still queued in their place.
+    pub(crate) fn add_stream(&mut self, key: SubKey, filter: &TopicFilter, sink: Sink) {
+        self.sinks.insert(key, sink);
+        for pending in &mut self.queue {
+            let unrouted = pending.targets.is_empty();
+            if unrouted
+                && pending
+                    .message
+                    .as_ref()
+                    .is_some_and(|m| filter.matches(&m.topic))
+            {
+                pending.targets.push(key);
+            }
+        }
+        let mut taken = Vec::new();
+        self.unrouted.retain(|message| {
+            let matches = filter.matches(&message.topic);
+            if matches {
+                taken.push(message.clone());
+            }
+            !matches
+        });
+        for message in taken.into_iter().rev() {
+            self.queue.push_front(Pending {
+                targets: vec![key],
+                message: Some(message),
+                ack: None,
+            });
+        }
+    }
+
+    /// Stream `key` is gone (dropped, or its subscribe failed).
+    pub(crate) fn remove_stream(&mut self, key: SubKey) {
+        self.sinks.remove(&key);
+    }
+
+    /// Queues an incoming message (see [`crate::protocol::Event::Message`]).
+    pub(crate) fn push(
+        &mut self,
+        targets: Vec<SubKey>,
+        message: Option<Message>,
+        ack: Option<HeldAck>,
+    ) {
+        self.queue.push_back(Pending {
+            targets,
+            message,
+            ack,
+        });
+    }
+
+    /// Whether messages wait for room (the connection task then stops reading).
+    pub(crate) fn is_blocked(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Messages waiting for a subscription.
+    #[cfg(test)]
+    pub(crate) fn unrouted(&self) -> usize {
+        self.unrouted.len()
+    }
+
+    /// Places as many queued messages as there is room for; returns the acknowledgements
+    /// to send, in order.
+    pub(crate) fn pump(&mut self) -> Vec<HeldAck> {
+        let mut acks = Vec::new();
+        while let Some(head) = self.queue.front_mut() {
+            if place(
+                head,
+                &self.sinks,
+                &mut self.unrouted,
+                self.unrouted_capacity,
+            )
+            .is_some()
+            {
+                break;
+            }
+            if let Some(ack) = self.queue.pop_front().and_then(|p| p.ack) {
+                acks.push(ack);
+            }
+        }
+        acks
+    }
+
+    /// Resolves when the head of the queue may have room: its full stream has a free
+    /// slot. Pending forever when nothing waits or the unrouted buffer is full (a new
+    /// subscription, a command, wakes the task then).
+    pub(crate) fn room(&self) -> impl Future<Output = ()> + Send + 'static {
+        let blocked = self.queue.front().and_then(|head| {
+            place_check(
+                head,
+                &self.sinks,
+                self.unrouted.len(),
+                self.unrouted_capacity,
+            )
+        });
+        let sender = match blocked {
+            Some(Blocked::Stream(key)) => self.sinks.get(&key).map(|s| s.messages.clone()),
+            _ => None,
+        };
+        async move {
+            match sender {
+                // The permit is given back at once: only this task sends, so the slot stays.
+                Some(sender) => drop(sender.reserve_owned().await),
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    /// The client is closing: streams end (their receivers see the end once drained).
+    pub(crate) fn close(&mut self) {
+        self.sinks.clear();
+        self.queue.clear();
+        self.unrouted.clear();
+    }
+}
+
+/// Places `head` as far as possible; `Some` says what it still waits for.
+fn place(
+    head: &mut Pending,
+    sinks: &HashMap<SubKey, Sink>,
+    unrouted: &mut VecDeque<Message>,
+    unrouted_capacity: usize,
+) -> Option<Blocked> {
+    let Some(message) = &head.message else {
+        return None;
+    };
+    if head.targets.is_empty() {
+        if unrouted.len() >= unrouted_capacity {
+            return Some(Blocked::Unrouted);
+        }
+        tracing::debug!(topic = %message.topic, "no subscription for this message yet: kept for one");
+        unrouted.push_back(message.clone());
+        return None;
+    }
+    while let Some(&key) = head.targets.first() {
+        if let Some(sink) = sinks.get(&key) {
+            match sink.messages.try_send(message.clone()) {
+                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                Err(TrySendError::Full(_)) if message.qos == QoS::AtMostOnce => {
+                    sink.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(topic = %message.topic, "subscription full: QoS 0 message dropped");
+                }
+                Err(TrySendError::Full(_)) => return Some(Blocked::Stream(key)),
+            }
+        }
+        head.targets.remove(0);
+    }
+    None
+}
+
+/// What `head` waits for, without placing anything.
+fn place_check(
+    head: &Pending,
+    sinks: &HashMap<SubKey, Sink>,
+    unrouted: usize,
+    unrouted_capacity: usize,
+) -> Option<Blocked> {
+    head.message.as_ref()?;
+    let Some(&key) = head.targets.first() else {
+        return (unrouted >= unrouted_capacity).then_some(Blocked::Unrouted);
+    };
+    let sink = sinks.get(&key)?;
+    (sink.messages.capacity() == 0).then_some(Blocked::Stream(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+    use tern_codec::{Publish, TopicName};
+    use tokio::sync::mpsc;
+
+    fn message(topic: &str, qos: QoS) -> Message {
+        let mut publish = Publish::new(TopicName::try_from(topic).unwrap(), "x");
+        publish.qos = qos;
+        Message::from_publish(publish)
+    }
+
+    fn sink(capacity: usize) -> (Sink, mpsc::Receiver<Message>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        let sink = Sink {
+            messages: tx,
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        (sink, rx)
+    }
+
+    #[test]
+    fn a_full_stream_holds_qos1_and_drops_qos0() {
+        let mut d = Deliveries::new(10);
+        let (s, mut rx) = sink(1);
+        let dropped = s.dropped.clone();
+        d.add_stream(SubKey(1), &TopicFilter::try_from("a").unwrap(), s);
+        d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
+        d.push(vec![SubKey(1)], Some(message("a", QoS::AtMostOnce)), None);
+        d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
+        d.pump();
+        assert_eq!(dropped.load(Ordering::Relaxed), 1, "QoS 0 dropped");
+        assert!(d.is_blocked(), "the second QoS 1 message waits");
+        assert!(rx.try_recv().is_ok());
+        d.pump();
+        assert!(!d.is_blocked());
+        assert_eq!(rx.try_recv().map(|m| m.qos), Ok(QoS::AtLeastOnce));
+    }
+
+    #[test]
+    fn unrouted_messages_go_to_the_next_matching_subscription() {
+        let mut d = Deliveries::new(2);
+        for topic in ["a/1", "b/1", "a/2"] {
+            d.push(Vec::new(), Some(message(topic, QoS::AtLeastOnce)), None);
+        }
+        d.pump();
+        assert_eq!(d.unrouted(), 2);
+        assert!(d.is_blocked(), "the third waits for room");
+        let (s, mut rx) = sink(8);
+        d.add_stream(SubKey(1), &TopicFilter::try_from("a/+").unwrap(), s);
+        d.pump();
+        assert!(!d.is_blocked());
+        let topics: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|m| m.topic.as_str().to_owned())
+            .collect();
+        assert_eq!(topics, ["a/1", "a/2"]);
+        assert_eq!(d.unrouted(), 1, "b/1 waits for its subscription");
+    }
+}
