@@ -23,6 +23,7 @@ use crate::message::Publication;
 use crate::options::ConnectOptions;
 use crate::protocol::{self, Protocol, SubKey};
 use crate::state::ConnectionState;
+use crate::store::Store;
 use crate::subscription::Subscription;
 use crate::transport::TlsSetup;
 
@@ -57,10 +58,23 @@ impl Client {
     /// connected, a lost connection is re-established in the background with the options'
     /// [`Backoff`](crate::Backoff). Must be called inside a tokio runtime.
     pub async fn connect(options: ConnectOptions) -> Result<Client, ConnectError> {
-        let client_id = options
-            .client_id
-            .clone()
-            .unwrap_or_else(generated_client_id);
+        let (store, client_id, restored) = match &options.store {
+            Some(path) => {
+                let failed = |e| ConnectError::with_source(ConnectErrorKind::Store, e);
+                let (store, stored_id, restored) =
+                    Store::open(path, options.client_id.as_deref()).map_err(failed)?;
+                let client_id = stored_id.unwrap_or_else(generated_client_id);
+                store.set_client_id(&client_id).map_err(failed)?;
+                (Some(store), client_id, Some(restored))
+            }
+            None => {
+                let client_id = options
+                    .client_id
+                    .clone()
+                    .unwrap_or_else(generated_client_id);
+                (None, client_id, None)
+            }
+        };
         let connect = connect_packet(&options, &client_id)?;
         let config = protocol::Config {
             connect,
@@ -69,6 +83,7 @@ impl Client {
             connect_timeout: options.connect_timeout,
             offline_buffer: options.offline_buffer,
             topic_aliases: options.topic_aliases,
+            persist: store.is_some(),
         };
         let tls = match &options.tls {
             Some(tls) => {
@@ -83,7 +98,10 @@ impl Client {
             None => None,
         };
         let now = tokio::time::Instant::now().into_std();
-        let protocol = Protocol::new(config, now);
+        let mut protocol = Protocol::new(config, now);
+        if let Some(restored) = restored {
+            protocol.restore(restored);
+        }
         let settings = Settings {
             host: options.host.clone(),
             port: options.port,
@@ -105,6 +123,7 @@ impl Client {
             state_tx,
             first_tx,
             options.reconnect.map(Delays::new),
+            store,
         );
         let span = tracing::info_span!(
             "mqtt_client",

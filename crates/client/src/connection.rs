@@ -23,6 +23,7 @@ use crate::delivery::Deliveries;
 use crate::error::{ConnectError, LinkError, PublishError, SubscribeError};
 use crate::protocol::{Event, Protocol, SubKey, Token};
 use crate::state::ConnectionState;
+use crate::store::Store;
 use crate::subscription::Sink;
 use crate::transport::{self, TlsSetup, Transport};
 
@@ -105,6 +106,7 @@ pub(crate) struct Connection {
     closed_replies: Vec<oneshot::Sender<()>>,
     next_token: u64,
     write_buf: BytesMut,
+    store: Option<Store>,
 }
 
 /// The current time, from tokio's clock so that tests can pause it.
@@ -122,6 +124,7 @@ impl Connection {
         state: watch::Sender<ConnectionState>,
         first: oneshot::Sender<Result<(), ConnectError>>,
         delays: Option<Delays>,
+        store: Option<Store>,
     ) -> Self {
         Connection {
             deliveries: Deliveries::new(settings.unrouted_buffer),
@@ -138,6 +141,7 @@ impl Connection {
             closed_replies: Vec::new(),
             next_token: 0,
             write_buf: BytesMut::new(),
+            store,
         }
     }
 
@@ -261,8 +265,25 @@ impl Connection {
         }
     }
 
-    /// Writes, in one batch, every packet the protocol has for the link.
+    /// Commits what the protocol recorded for the in-flight store, if there is one. A
+    /// failing store is logged; the client goes on without the guarantee.
+    fn commit_store(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let ops = self.protocol.take_store_ops();
+        if ops.is_empty() {
+            return;
+        }
+        if let Err(err) = store.apply(&ops) {
+            tracing::error!(error = %err, "in-flight store not updated: messages in flight may not survive a restart");
+        }
+    }
+
+    /// Writes, in one batch, every packet the protocol has for the link, after committing
+    /// the store changes they depend on.
     async fn flush(&mut self, link: &mut Link) -> Result<(), LinkError> {
+        self.commit_store();
         let Link::Open { stream, .. } = link else {
             return Ok(());
         };
@@ -274,6 +295,7 @@ impl Connection {
                 tracing::warn!(error = %err, packet = ?packet.packet_type(), "packet cannot be encoded; not sent");
             }
         }
+        self.commit_store();
         if self.write_buf.is_empty() {
             return Ok(());
         }
@@ -375,6 +397,10 @@ impl Connection {
         }
         self.dispatch_events();
         self.deliveries.close();
+        // Committed and closed before anyone learns the client is closed, so that a new
+        // client can open the store at once.
+        self.commit_store();
+        self.store = None;
         self.state.send_replace(ConnectionState::Closed);
         for reply in self.closed_replies.drain(..) {
             let _ = reply.send(());

@@ -84,6 +84,9 @@ pub enum ConnectErrorKind {
     Refused(ReasonCode),
     /// The server broke the protocol during the handshake.
     Protocol,
+    /// The in-flight store cannot be opened: locked by another client, damaged, or kept
+    /// for another client identifier. The source says which.
+    Store,
 }
 
 impl fmt::Display for ConnectErrorKind {
@@ -95,6 +98,7 @@ impl fmt::Display for ConnectErrorKind {
             ConnectErrorKind::TimedOut => f.write_str("connect timed out"),
             ConnectErrorKind::Refused(code) => write!(f, "connection refused: {code:?}"),
             ConnectErrorKind::Protocol => f.write_str("protocol error during connect"),
+            ConnectErrorKind::Store => f.write_str("in-flight store unusable"),
         }
     }
 }

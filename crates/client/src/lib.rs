@@ -46,6 +46,8 @@
 //!   `subscriptions` (what is subscribed, routing), `keep_alive` and `packet_ids`.
 //! - `delivery`: placing incoming messages into streams in order, acknowledging each once
 //!   placed, backpressure, and the buffer of messages no subscription wants yet.
+//! - `store`: the optional on-disk in-flight store (redb), see
+//!   [`ConnectOptions::store`].
 //! - `transport`: the byte stream, TCP or TLS over TCP, and dialing it.
 //! - `backoff`: reconnect delays; `url`: `mqtt://` and `mqtts://` URL parsing.
 
@@ -58,6 +60,7 @@ pub mod message;
 pub mod options;
 mod protocol;
 pub mod state;
+mod store;
 pub mod subscription;
 pub mod tls;
 mod transport;

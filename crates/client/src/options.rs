@@ -1,5 +1,6 @@
 //! [`ConnectOptions`]: where to connect and how the session behaves, by builder or from a URL.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -48,6 +49,7 @@ pub struct ConnectOptions {
     pub(crate) max_incoming_packet_size: usize,
     pub(crate) topic_aliases: bool,
     pub(crate) tls: Option<TlsOptions>,
+    pub(crate) store: Option<PathBuf>,
 }
 
 /// Delays between reconnect attempts: doubled after each failure from `initial` up to
@@ -94,6 +96,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("max_incoming_packet_size", &self.max_incoming_packet_size)
             .field("topic_aliases", &self.topic_aliases)
             .field("tls", &self.tls)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -124,6 +127,7 @@ impl ConnectOptions {
             max_incoming_packet_size: 1 << 20,
             topic_aliases: true,
             tls: None,
+            store: None,
         }
     }
 
@@ -148,6 +152,21 @@ impl ConnectOptions {
     /// [`ConnectOptions::with_port`].
     pub fn tls(mut self, tls: TlsOptions) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// Keeps QoS 1 and 2 messages in flight in a redb file at `path`, so that they survive
+    /// the process: outgoing ones from `publish` until done (PUBLISH sent, PUBREL sent), and
+    /// the packet identifiers of incoming QoS 2 messages until PUBREL. A client opened later
+    /// on the same file (with the same client id, or none: the store remembers it) sends
+    /// them again, with DUP, and does not deliver a QoS 2 message twice.
+    ///
+    /// Pair it with a session the server keeps ([`clean_start`](Self::clean_start)`(false)`
+    /// and a [`session_expiry`](Self::session_expiry)) for exactly-once across restarts.
+    /// Each change is committed to disk (fsync) before the packet that depends on it is
+    /// written, which costs throughput. One file serves one client at a time.
+    pub fn store(mut self, path: impl Into<PathBuf>) -> Self {
+        self.store = Some(path.into());
         self
     }
 

@@ -13,6 +13,8 @@
 //!   Maximum the client announced, or an unknown alias with an empty topic, is a protocol
 //!   error (0x94 Topic Alias invalid) [MQTT-3.3.2-8, MQTT-3.3.2-9]. Aliases last one
 //!   connection [MQTT-3.3.2-7].
+//! - With an in-flight store, the identifiers awaiting PUBREL are recorded (see
+//!   [`crate::store`]), so the deduplication survives a restart.
 //! - Receive Maximum: the server may have at most the client's Receive Maximum QoS 2
 //!   messages awaiting PUBREL (QoS 1 ones are acknowledged at once); one more is a protocol
 //!   error (0x93 Receive Maximum exceeded) [MQTT-3.3.4-9].
@@ -21,6 +23,8 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU16;
 
 use tern_codec::{Packet, PacketId, PubResponse, Publish, QoS, ReasonCode, TopicName};
+
+use crate::store::StoreOp;
 
 /// What to do with an incoming PUBLISH.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,6 +71,8 @@ pub(crate) struct Inbound {
     aliases: HashMap<NonZeroU16, TopicName>,
     alias_maximum: u16,
     receive_maximum: usize,
+    /// Changes for the in-flight store; `None` without one.
+    journal: Option<Vec<StoreOp>>,
 }
 
 impl Inbound {
@@ -77,6 +83,27 @@ impl Inbound {
             aliases: HashMap::new(),
             alias_maximum,
             receive_maximum: usize::from(receive_maximum),
+            journal: None,
+        }
+    }
+
+    /// Records changes for an in-flight store, starting from the identifiers it held.
+    pub(crate) fn persist(&mut self, restored: Vec<PacketId>) {
+        self.awaiting_pubrel.extend(restored);
+        self.journal = Some(Vec::new());
+    }
+
+    /// The store changes recorded since the last call.
+    pub(crate) fn take_journal(&mut self) -> Vec<StoreOp> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn record(&mut self, op: StoreOp) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(op);
         }
     }
 
@@ -84,6 +111,9 @@ impl Inbound {
     pub(crate) fn on_connected(&mut self, session_present: bool) {
         self.aliases.clear();
         if !session_present {
+            if !self.awaiting_pubrel.is_empty() {
+                self.record(StoreOp::ClearIncoming);
+            }
             self.awaiting_pubrel.clear();
         }
     }
@@ -111,7 +141,10 @@ impl Inbound {
                 if new && self.awaiting_pubrel.len() >= self.receive_maximum {
                     return Err(InboundError::ReceiveMaximumExceeded);
                 }
-                self.awaiting_pubrel.insert(id);
+                if new {
+                    self.awaiting_pubrel.insert(id);
+                    self.record(StoreOp::PutIncoming(id));
+                }
                 Accepted {
                     deliver: new.then_some(publish),
                     ack: Some(Packet::PubRec(PubResponse::new(id))),
@@ -127,7 +160,9 @@ impl Inbound {
     /// Handles a PUBREL: the QoS 2 message is released; answer PUBCOMP.
     pub(crate) fn on_pubrel(&mut self, rel: &PubResponse) -> Packet {
         let mut comp = PubResponse::new(rel.packet_id);
-        if !self.awaiting_pubrel.remove(&rel.packet_id) {
+        if self.awaiting_pubrel.remove(&rel.packet_id) {
+            self.record(StoreOp::RemoveIncoming(rel.packet_id));
+        } else {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
         Packet::PubComp(comp)

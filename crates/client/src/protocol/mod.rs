@@ -47,6 +47,11 @@ use crate::message::Message;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Token(pub(crate) u64);
 
+impl Token {
+    /// The token of messages restored from an in-flight store: nobody waits for them.
+    pub(crate) const RESTORED: Token = Token(0);
+}
+
 /// Names one subscription stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct SubKey(pub(crate) u64);
@@ -66,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) offline_buffer: usize,
     /// Use Topic Aliases on outgoing messages when the server accepts them (5.0).
     pub(crate) topic_aliases: bool,
+    /// Record changes for an in-flight store.
+    pub(crate) persist: bool,
 }
 
 /// The server's limits, from CONNACK (defaults for MQTT 3.x).
@@ -199,14 +206,18 @@ impl Protocol {
         } else {
             (0, u16::MAX)
         };
+        let mut inbound = Inbound::new(alias_maximum, receive_maximum);
+        if config.persist {
+            inbound.persist(Vec::new());
+        }
         Protocol {
             version,
             phase: Phase::Offline,
             connected_once: false,
             limits: ServerLimits::new(version),
             ids: PacketIds::new(),
-            outbound: Outbound::new(config.offline_buffer),
-            inbound: Inbound::new(alias_maximum, receive_maximum),
+            outbound: Outbound::new(config.offline_buffer, config.persist),
+            inbound,
             subscriptions: Subscriptions::new(version.is_v5()),
             keep_alive: KeepAlive::new(now),
             aliases: OutboundAliases::default(),
@@ -215,6 +226,21 @@ impl Protocol {
             connection: 0,
             config,
         }
+    }
+
+    /// Takes back what an in-flight store held (right after [`Protocol::new`], with
+    /// `persist` set).
+    pub(crate) fn restore(&mut self, restored: crate::store::Restored) {
+        self.outbound.restore(&mut self.ids, restored.outgoing);
+        self.inbound.persist(restored.incoming);
+    }
+
+    /// The changes for the in-flight store recorded since the last call; they must be
+    /// committed before the packets polled since are written.
+    pub(crate) fn take_store_ops(&mut self) -> Vec<crate::store::StoreOp> {
+        let mut ops = self.outbound.take_journal();
+        ops.extend(self.inbound.take_journal());
+        ops
     }
 
     /// The protocol version of every connection.

@@ -13,6 +13,8 @@
 //!   PUBLISH with DUP set [MQTT-4.4.0-1], or PUBREL for those already past PUBREC. When the
 //!   server did not keep the session, a QoS 2 message past PUBREC is done (the server took it
 //!   over at PUBREC); the others go out again as PUBLISH with DUP.
+//! - With an in-flight store, every QoS 1/2 publish is recorded from enqueue to done (see
+//!   [`crate::store`]); closing the client keeps the records, for the next client.
 //! - Nothing is sent above the server's Maximum QoS [MQTT-3.2.2-11], retained when it has no
 //!   retain [MQTT-3.2.2-14], or larger than its Maximum Packet Size [MQTT-3.1.2-24].
 
@@ -23,6 +25,7 @@ use tern_codec::{Packet, PacketId, PubResponse, Publish, QoS, ReasonCode};
 use super::packet_ids::PacketIds;
 use super::{ServerLimits, Token};
 use crate::error::{PublishError, PublishErrorKind};
+use crate::store::{Outgoing, OutgoingState, StoreOp};
 
 /// A publish's outcome, for the caller waiting on `token`.
 pub(crate) type Completion = (Token, Result<ReasonCode, PublishError>);
@@ -56,24 +59,95 @@ struct InFlight {
     seq: u64,
 }
 
+/// A publish waiting to be sent, with its sequence number (its order, and its key in the
+/// store).
+#[derive(Debug)]
+struct Queued {
+    token: Token,
+    publish: Publish,
+    seq: u64,
+}
+
 /// The offline buffer and the in-flight window.
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    buffer: VecDeque<(Token, Publish)>,
+    buffer: VecDeque<Queued>,
     capacity: usize,
     in_flight: HashMap<PacketId, InFlight>,
     resend: VecDeque<PacketId>,
     next_seq: u64,
+    /// Changes for the in-flight store; `None` without one.
+    journal: Option<Vec<StoreOp>>,
 }
 
 impl Outbound {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// `persist`: record changes for an in-flight store.
+    pub(crate) fn new(capacity: usize, persist: bool) -> Self {
         Outbound {
             buffer: VecDeque::new(),
             capacity,
             in_flight: HashMap::new(),
             resend: VecDeque::new(),
             next_seq: 0,
+            journal: persist.then(Vec::new),
+        }
+    }
+
+    /// Takes back what a store held: messages waiting (ahead of any new publish) and in
+    /// flight (sent again on the next connection). Nobody waits for their outcome.
+    pub(crate) fn restore(&mut self, ids: &mut PacketIds, records: Vec<(u64, Outgoing)>) {
+        for (seq, record) in records {
+            self.next_seq = self.next_seq.max(seq);
+            let mut publish = record.publish;
+            let (id, stage) = match record.state {
+                OutgoingState::Queued => {
+                    publish.packet_id = None;
+                    self.buffer.push_back(Queued {
+                        token: Token::RESTORED,
+                        publish,
+                        seq,
+                    });
+                    continue;
+                }
+                OutgoingState::Sent(id) if publish.qos == QoS::AtLeastOnce => (id, Stage::PubAck),
+                OutgoingState::Sent(id) => (id, Stage::PubRec),
+                OutgoingState::Released(id) => (id, Stage::PubComp),
+            };
+            ids.reserve(id);
+            publish.packet_id = Some(id);
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    token: Token::RESTORED,
+                    publish,
+                    stage,
+                    seq,
+                },
+            );
+        }
+    }
+
+    /// The store changes recorded since the last call.
+    pub(crate) fn take_journal(&mut self) -> Vec<StoreOp> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn record(&mut self, op: StoreOp) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(op);
+        }
+    }
+
+    fn record_put(&mut self, seq: u64, state: OutgoingState, publish: &Publish) {
+        if self.journal.is_some() {
+            let outgoing = Outgoing {
+                state,
+                publish: publish.clone(),
+            };
+            self.record(StoreOp::PutOutgoing(seq, Box::new(outgoing)));
         }
     }
 
@@ -82,7 +156,16 @@ impl Outbound {
         if self.buffer.len() >= self.capacity {
             return Err((token, Err(PublishError::new(PublishErrorKind::BufferFull))));
         }
-        self.buffer.push_back((token, publish));
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        if publish.qos != QoS::AtMostOnce {
+            self.record_put(seq, OutgoingState::Queued, &publish);
+        }
+        self.buffer.push_back(Queued {
+            token,
+            publish,
+            seq,
+        });
         Ok(())
     }
 
@@ -106,13 +189,19 @@ impl Outbound {
                 }));
             }
         }
-        let (_, front) = self.buffer.front()?;
-        let qos = front.qos;
+        let qos = self.buffer.front()?.publish.qos;
         if qos != QoS::AtMostOnce && self.in_flight.len() >= usize::from(limits.receive_maximum) {
             return None;
         }
-        let (token, mut publish) = self.buffer.pop_front()?;
+        let Queued {
+            token,
+            mut publish,
+            seq,
+        } = self.buffer.pop_front()?;
         if let Err(kind) = limits.check(&publish) {
+            if qos != QoS::AtMostOnce {
+                self.record(StoreOp::RemoveOutgoing(seq));
+            }
             return Some(Step::Fail(token, PublishError::new(kind)));
         }
         if qos == QoS::AtMostOnce {
@@ -120,7 +209,11 @@ impl Outbound {
         }
         let Some(id) = ids.allocate() else {
             // Every identifier is taken: wait for an acknowledgement to free one.
-            self.buffer.push_front((token, publish));
+            self.buffer.push_front(Queued {
+                token,
+                publish,
+                seq,
+            });
             return None;
         };
         publish.packet_id = Some(id);
@@ -129,14 +222,14 @@ impl Outbound {
         } else {
             Stage::PubRec
         };
-        self.next_seq += 1;
+        self.record_put(seq, OutgoingState::Sent(id), &publish);
         self.in_flight.insert(
             id,
             InFlight {
                 token,
                 publish: publish.clone(),
                 stage,
-                seq: self.next_seq,
+                seq,
             },
         );
         Some(Step::Send(Packet::Publish(publish)))
@@ -163,7 +256,12 @@ impl Outbound {
                 (None, self.finish(ids, ack, Stage::PubRec))
             }
             Some(entry) if entry.stage != Stage::PubAck => {
+                let first = entry.stage == Stage::PubRec;
                 entry.stage = Stage::PubComp;
+                if first && self.journal.is_some() {
+                    let (seq, publish) = (entry.seq, entry.publish.clone());
+                    self.record_put(seq, OutgoingState::Released(id), &publish);
+                }
                 (Some(Packet::PubRel(PubResponse::new(id))), None)
             }
             _ => {
@@ -196,6 +294,7 @@ impl Outbound {
         }
         let entry = self.in_flight.remove(&ack.packet_id)?;
         ids.release(ack.packet_id);
+        self.record(StoreOp::RemoveOutgoing(entry.seq));
         let result = if ack.reason_code.is_error() {
             Err(PublishError::new(PublishErrorKind::Rejected(
                 ack.reason_code,
@@ -224,6 +323,7 @@ impl Outbound {
             for id in released {
                 if let Some(entry) = self.in_flight.remove(&id) {
                     ids.release(id);
+                    self.record(StoreOp::RemoveOutgoing(entry.seq));
                     done.push((entry.token, Ok(ReasonCode::Success)));
                 }
             }
@@ -240,10 +340,12 @@ impl Outbound {
         self.resend.clear();
     }
 
-    /// The client is closing: every waiting publish fails with `Closed`.
+    /// The client is closing: every waiting publish fails with `Closed` (a store keeps them
+    /// for the next client).
     pub(crate) fn fail_all(&mut self, ids: &mut PacketIds) -> Vec<Completion> {
         let closed = || Err(PublishError::new(PublishErrorKind::Closed));
-        let mut done: Vec<Completion> = self.buffer.drain(..).map(|(t, _)| (t, closed())).collect();
+        let mut done: Vec<Completion> =
+            self.buffer.drain(..).map(|q| (q.token, closed())).collect();
         for (id, entry) in self.in_flight.drain() {
             ids.release(id);
             done.push((entry.token, closed()));

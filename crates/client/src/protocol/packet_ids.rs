@@ -45,6 +45,13 @@ impl PacketIds {
         }
     }
 
+    /// Marks `id` as in use (restored from a store); marking it twice does nothing.
+    pub(crate) fn reserve(&mut self, id: PacketId) {
+        if !self.is_used(id.get()) {
+            self.mark(id.get());
+        }
+    }
+
     /// Frees `id`; freeing a free identifier does nothing.
     pub(crate) fn release(&mut self, id: PacketId) {
         let n = id.get();

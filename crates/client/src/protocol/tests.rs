@@ -27,6 +27,7 @@ fn config(version: ProtocolVersion) -> Config {
         connect_timeout: 3 * SEC,
         offline_buffer: 3,
         topic_aliases: true,
+        persist: false,
     }
 }
 
@@ -657,5 +658,73 @@ fn v5_says_why_before_closing_on_a_protocol_error() {
     assert!(
         matches!(sent.as_slice(), [Packet::Disconnect(d)] if d.reason_code == ReasonCode::PacketTooLarge),
         "{sent:?}"
+    );
+}
+
+#[test]
+fn a_restored_store_resends_in_order_and_journals_completion_4_4_0_1() {
+    use crate::store::{Outgoing, OutgoingState, Restored, StoreOp};
+    let t0 = Instant::now();
+    let mut cfg = config(ProtocolVersion::V5);
+    cfg.persist = true;
+    let mut p = Protocol::new(cfg, t0);
+    let record = |state, payload: &str, qos| {
+        let mut publish = publish("r", qos);
+        publish.payload = payload.to_owned().into();
+        Outgoing { state, publish }
+    };
+    p.restore(Restored {
+        outgoing: vec![
+            (4, record(OutgoingState::Sent(id(3)), "a", QoS::AtLeastOnce)),
+            (
+                5,
+                record(OutgoingState::Released(id(4)), "b", QoS::ExactlyOnce),
+            ),
+            (6, record(OutgoingState::Queued, "c", QoS::AtLeastOnce)),
+        ],
+        incoming: vec![id(9)],
+    });
+    p.start_connection(t0);
+    drain(&mut p, t0);
+    let ack = ConnAck {
+        session_present: true,
+        ..Default::default()
+    };
+    p.handle_packet(t0, Packet::ConnAck(ack)).unwrap();
+    let sent = drain(&mut p, t0);
+    let [Packet::Publish(a), Packet::PubRel(b), Packet::Publish(c)] = sent.as_slice() else {
+        panic!("PUBLISH, PUBREL, PUBLISH expected: {sent:?}");
+    };
+    assert_eq!((a.dup, a.packet_id), (true, Some(id(3))));
+    assert_eq!(b.packet_id, id(4));
+    assert!(!c.dup, "never sent before");
+    assert!(
+        c.packet_id.is_some_and(|i| i != id(3) && i != id(4)),
+        "restored identifiers stay taken"
+    );
+    let c_id = c.packet_id.unwrap();
+    let ops = p.take_store_ops();
+    assert!(
+        matches!(ops.as_slice(), [StoreOp::PutOutgoing(6, o)] if o.state == OutgoingState::Sent(c_id)),
+        "{ops:?}"
+    );
+    p.handle_packet(t0, Packet::PubAck(PubResponse::new(id(3))))
+        .unwrap();
+    p.handle_packet(t0, Packet::PubComp(PubResponse::new(id(4))))
+        .unwrap();
+    p.handle_packet(t0, Packet::PubRel(PubResponse::new(id(9))))
+        .unwrap();
+    assert_eq!(
+        p.take_store_ops(),
+        [
+            StoreOp::RemoveOutgoing(4),
+            StoreOp::RemoveOutgoing(5),
+            StoreOp::RemoveIncoming(id(9))
+        ]
+    );
+    assert_eq!(
+        drain(&mut p, t0),
+        [Packet::PubComp(PubResponse::new(id(9)))],
+        "the restored identifier is known"
     );
 }
