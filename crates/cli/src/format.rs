@@ -7,8 +7,8 @@
 //!   local time, `%U` Unix time with nanoseconds, and the MQTT 5.0 properties `%A` topic
 //!   alias, `%C` content type, `%D` correlation data, `%E` message expiry, `%F` payload
 //!   format indicator, `%P` user properties (`name:value`, space separated), `%R` response
-//!   topic, `%S` subscription identifier. `%m` (message id) is refused: tern-client does not
-//!   report packet identifiers.
+//!   topic, `%S` subscription identifier, `%m` the message id (the packet identifier, 0 for
+//!   QoS 0).
 //! - Flags after `%`: `-` left-aligns, `0` pads with zeros; then a field width and a
 //!   `.precision` (maximum width, for strings). As in mosquitto, a width shorter than the
 //!   payload cuts `%p`, `%x` and `%X`; `%q` and `%r` take no width.
@@ -50,7 +50,7 @@ pub(crate) struct Format {
     pieces: Vec<Piece>,
 }
 
-const CONVERSIONS: &str = "%ACDEFIjJlPpqRrStUxX";
+const CONVERSIONS: &str = "%ACDEFIjJlmPpqRrStUxX";
 
 impl Format {
     /// Parses and checks a format string; the error is mosquitto's message or says why a
@@ -88,11 +88,6 @@ impl Format {
                     let Some(conversion) = chars.next() else {
                         return Err("Incomplete format specifier.".into());
                     };
-                    if conversion == 'm' {
-                        return Err("%m (message id) is not available in tern sub: tern-client \
-                                    does not report packet identifiers."
-                            .into());
-                    }
                     if !CONVERSIONS.contains(conversion) {
                         return Err(format!("Invalid format specifier '{conversion}'."));
                     }
@@ -277,6 +272,11 @@ impl Printer {
                 }
             }
             'l' => int(out, spec, message.payload.len() as i64),
+            'm' => int(
+                out,
+                spec,
+                message.packet_id.map_or(0, |id| i64::from(id.get())),
+            ),
             'P' => {
                 for (i, pair) in p.user_properties.iter().enumerate() {
                     if i > 0 {
@@ -413,6 +413,7 @@ mod tests {
             topic: TopicName::try_from("w/1").unwrap(),
             payload: Bytes::from_static(b"hello world"),
             qos: QoS::AtMostOnce,
+            packet_id: None,
             retain: false,
             properties,
         }
@@ -442,6 +443,7 @@ mod tests {
             "[   11][11   |][0][0][   ct][00000][     |][     ][     ][   rt][cd][a:b]"
         );
         assert_eq!(render("@@ \\t\\\\ %%"), "@ \t\\ %");
+        assert_eq!(render("[%m][%3m]"), "[0][  0]", "QoS 0 has no identifier");
         assert_eq!(render("@N"), "123456789");
         assert_eq!(render("%U"), "1700000000.123456789");
     }
@@ -472,9 +474,6 @@ mod tests {
             Format::parse("\\"),
             Err("Incomplete escape specifier.".into())
         );
-        assert!(Format::parse("%m")
-            .expect_err("refused")
-            .contains("packet identifiers"));
     }
 
     #[test]

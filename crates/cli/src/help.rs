@@ -211,13 +211,13 @@ Output format (-F), as mosquitto_sub's:
  %x payload in hex         %X payload in upper hex   %l payload length
  %q QoS                    %r retained flag          %I ISO-8601 local time
  %U Unix time.nanoseconds  %j JSON of the message    %J JSON, payload as JSON
+ %m message id (the packet identifier; 0 for QoS 0)
  MQTT v5 properties: %A topic alias, %C content type, %D correlation data,
  %E message expiry interval, %F payload format indicator, %P user properties (name:value),
  %R response topic, %S subscription identifier.
  Flags and widths: %-10t (left aligned), %010l (zero padded), %10.5t (width.maximum).
  @X is strftime's %X (@Y-@m-@d), @N nanoseconds, @@ a literal @.
  Escapes: \\\\ \\0 \\a \\e \\n \\r \\t \\v.
- %m (message id) is not available: tern-client does not report packet identifiers.
 
 Exit status: 0 on success (-C count reached, -E, Ctrl-C); 27 when -W runs out; the CONNACK
 reason code when the broker refuses the connection; 1 for any other error.

@@ -68,7 +68,6 @@ fn usage_errors_exit_1_and_say_what_to_do() {
             &["sub", "-t", "a", "-F", "%z"],
             "Invalid format specifier 'z'",
         ),
-        (&["sub", "-t", "a", "-F", "%m"], "packet identifiers"),
         (&["sub", "-t", "a", "-C", "0"], "-C"),
         (
             &["sub", "-t", "a", "-R", "--retained-only"],

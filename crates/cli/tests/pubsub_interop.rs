@@ -105,6 +105,7 @@ const FORMATS: &[&str] = &[
     "[%5l][%-5l|][%05q][%5r][%l][%q][%r][%x][%X]%%",
     "%C|%D|%E|%F|%P|%R|[%5C][%05E][%-5F|][%5A][%5R][%5D][%5P]",
     "\\t@@\\\\%t\\e[0m",
+    "[%m][%5m][%-5m|][%05m] %q %p",
 ];
 
 /// Runs `mosquitto_sub` and `tern sub` with the same `-F` while `publish` sends `count`

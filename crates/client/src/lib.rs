@@ -76,7 +76,8 @@ pub use options::{Backoff, ConnectOptions};
 pub use state::ConnectionState;
 pub use subscription::Subscription;
 pub use tern_codec::{
-    ConnectProperties, ProtocolVersion, PublishProperties, QoS, ReasonCode, RetainHandling,
-    SubscriptionOptions, TopicFilter, TopicName, UserProperty, Will, WillProperties,
+    ConnectProperties, PacketId, ProtocolVersion, PublishProperties, QoS, ReasonCode,
+    RetainHandling, SubscriptionOptions, TopicFilter, TopicName, UserProperty, Will,
+    WillProperties,
 };
 pub use tls::{TlsOptions, TlsVersion};

@@ -2,7 +2,7 @@
 //! one to send with MQTT 5.0 properties.
 
 use bytes::Bytes;
-use tern_codec::{Publish, PublishProperties, QoS, TopicName};
+use tern_codec::{PacketId, Publish, PublishProperties, QoS, TopicName};
 
 /// A message delivered to a [`Subscription`](crate::Subscription).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,10 @@ pub struct Message {
     pub payload: Bytes,
     /// The QoS it was delivered with.
     pub qos: QoS,
+    /// The packet identifier the server sent it with (QoS 1 and 2; `None` for QoS 0). The
+    /// server reuses an identifier once its flow is done: it names this delivery, not the
+    /// message (mosquitto_sub's `%m`).
+    pub packet_id: Option<PacketId>,
     /// Set for a retained message sent because of a new subscription (or, with Retain As
     /// Published, as published).
     pub retain: bool,
@@ -32,6 +36,7 @@ impl Message {
             topic: publish.topic,
             payload: publish.payload,
             qos: publish.qos,
+            packet_id: publish.packet_id,
             retain: publish.retain,
             properties: publish.properties,
         }
