@@ -19,15 +19,19 @@ use std::time::Instant;
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use tern_codec::{Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use tern_codec::{Connect, DecodeError, Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::auth;
+use crate::auth::connect::Authenticated;
+use crate::auth::reauth::Reauth;
 use crate::clock::now;
 use crate::handshake::{self, Accepted, HandshakeError};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::problem::Problems;
 use crate::session::{Action, Session};
 
 /// Stop reading while this much is waiting to be written.
@@ -76,8 +80,10 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = &hub.config.limits;
+    // CONNECT and any authentication exchange after it share the connect timeout.
+    let deadline = tokio::time::Instant::now() + limits.connect_timeout();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits).await {
+    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits, deadline).await {
         Ok(connect) => connect,
         Err(HandshakeError::Io(_)) => return,
         Err(e) => {
@@ -85,13 +91,29 @@ pub async fn serve<S>(
             return;
         }
     };
-    let version = connect.protocol;
     let connection = hub.next_connection_id();
     let mut accepted = match handshake::accept(&connect, &hub.config, connection) {
         Ok(accepted) => accepted,
-        Err(reason) => {
-            info!(%peer, client_id = %connect.client_id, ?reason, "CONNECT refused");
-            handshake::refuse(&mut stream, version, reason).await;
+        Err(failure) => {
+            info!(%peer, client_id = %connect.client_id, reason = ?failure.reason, "CONNECT refused: {}", failure.why);
+            handshake::refuse(&mut stream, &connect, failure).await;
+            return;
+        }
+    };
+    let max_packet_size = limits.max_packet_size as usize;
+    let authenticated = match auth::connect::authenticate(
+        &mut stream,
+        &mut rbuf,
+        &connect,
+        &hub.auth,
+        deadline,
+        max_packet_size,
+    )
+    .await
+    {
+        Ok(authenticated) => authenticated,
+        Err(e) => {
+            info!(%peer, client_id = %connect.client_id, "authentication ended: {e}");
             return;
         }
     };
@@ -101,7 +123,8 @@ pub async fn serve<S>(
     }
     let span = tracing::info_span!("connection", %peer, client_id = %accepted.client_id);
     let connect = *connect;
-    connected(stream, rbuf, hub, connect, accepted, connection, shutdown)
+    let ids = (accepted, authenticated, connection);
+    connected(stream, rbuf, hub, connect, ids, shutdown)
         .instrument(span)
         .await;
 }
@@ -113,13 +136,13 @@ async fn connected<S>(
     mut rbuf: BytesMut,
     hub: Arc<Hub>,
     connect: Connect,
-    accepted: Accepted,
-    connection: u64,
+    (accepted, authenticated, connection): (Accepted, Option<Authenticated>, u64),
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let version = connect.protocol;
+    let problems = Problems::of(&connect);
     let client_id = accepted.client_id.clone();
 
     let claim = hub
@@ -139,7 +162,8 @@ async fn connected<S>(
     }
     let mut properties = Default::default();
     if version.is_v5() {
-        properties = handshake::connack_properties(&connect, &accepted, &hub.config);
+        properties =
+            handshake::connack_properties(&connect, &accepted, authenticated.as_ref(), &hub.config);
     }
     let session_limits = handshake::session_limits(&connect, &hub.config);
     let mut session = Session::new(
@@ -171,6 +195,7 @@ async fn connected<S>(
         gates: VecDeque::new(),
         durable: false,
         step_start: 0,
+        reauth: authenticated.as_ref().map(Reauth::new),
     };
     conn.queue(&connack);
     if claim.session_present {
@@ -208,33 +233,36 @@ async fn connected<S>(
         End::Malformed(error) => {
             warn!("disconnecting: {error}");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(error.reason_code())));
+                conn.queue(&problems.disconnect(error.reason_code(), &error.to_string()));
             }
             true
         }
         End::TakenOver => {
             info!("session taken over by a new connection");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::SessionTakenOver,
-                )));
+                    "[MQTT-3.1.4-3] another connection took this session over",
+                ));
             }
             true
         }
         End::Shutdown => {
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::ServerShuttingDown,
-                )));
+                    "the server is shutting down",
+                ));
             }
             true
         }
         End::Store => {
             warn!("disconnecting: the store failed, nothing more can be acknowledged");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::UnspecifiedError,
-                )));
+                    "the server's store failed; nothing more can be acknowledged",
+                ));
             }
             true
         }
@@ -270,6 +298,8 @@ struct Connection<'a> {
     durable: bool,
     /// Length of the write buffer when the current processing step began.
     step_start: usize,
+    /// Re-authentication, when the client authenticated with a method at CONNECT.
+    reauth: Option<Reauth>,
 }
 
 impl Connection<'_> {
@@ -497,7 +527,16 @@ impl Connection<'_> {
                     if matches!(packet, Packet::Publish(_)) {
                         Metrics::add(&self.hub.metrics.publish_received, 1);
                     }
-                    session.handle_packet(now(), packet);
+                    match (packet, &mut self.reauth) {
+                        (Packet::Auth(auth), Some(reauth)) => {
+                            session.received(now());
+                            match reauth.handle(auth) {
+                                Ok(reply) => self.queue(&Packet::Auth(reply)),
+                                Err(failure) => session.fail(failure.reason, failure.why),
+                            }
+                        }
+                        (packet, _) => session.handle_packet(now(), packet),
+                    }
                     if session.is_closed() {
                         return Ok(());
                     }

@@ -26,6 +26,7 @@
 //! - [`sys`]: `$SYS/broker/...` topics; [`metrics`]: the counters behind them.
 //! - [`clock`]: the one place the broker reads the time.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connection;
@@ -35,6 +36,7 @@ pub mod listener;
 pub mod mailbox;
 pub mod message;
 pub mod metrics;
+pub mod problem;
 pub mod registry;
 pub mod retain;
 pub mod router;
