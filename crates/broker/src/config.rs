@@ -371,6 +371,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_auth_section() {
+        assert_eq!(Config::default().auth.scram_file, None);
+        let config = Config::from_toml("[auth]\nscram_file = \"/etc/tern/scram\"\n").unwrap();
+        assert_eq!(
+            config.auth.scram_file.as_deref(),
+            Some(Path::new("/etc/tern/scram"))
+        );
+        let err = Config::from_toml("[auth]\npassword_file = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("password_file"), "{err}");
+    }
+
+    #[test]
     fn reads_mqtt_features() {
         let config = Config::from_toml(
             "[mqtt]\nmaximum_qos = 1\nshared_strategy = \"random\"\ntopic_alias_maximum = 0\n",

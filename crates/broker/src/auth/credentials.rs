@@ -205,6 +205,20 @@ mod tests {
         assert_eq!(ScramCredentials::parse(&text).unwrap(), credentials);
     }
 
+    /// The line docs/configuration.md's Python recipe prints for RFC 7677's user.
+    #[test]
+    fn the_documented_recipe_matches_derive() {
+        let line = "user:SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$\
+                    WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:\
+                    wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+        let users = parse_file(line).unwrap();
+        let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        assert_eq!(
+            users["user"],
+            ScramCredentials::derive("pencil", &salt, 4096)
+        );
+    }
+
     #[test]
     fn file_lines_name_their_faults() {
         let good = ScramCredentials::derive("pencil", b"0123456789abcdef", 4096).to_string();
@@ -221,9 +235,9 @@ mod tests {
             parse_file(&format!("u:{good}\nu:{good}")).unwrap_err(),
             (2, "the user is listed twice")
         );
-        let short = format!("u:SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA");
+        let short = "u:SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA";
         assert_eq!(
-            parse_file(&short).unwrap_err(),
+            parse_file(short).unwrap_err(),
             (1, "the StoredKey is not 32 bytes of base64")
         );
     }
