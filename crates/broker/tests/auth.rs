@@ -244,6 +244,32 @@ async fn wrong_password_is_refused_with_0x86_mqtt_4_12_0_4() {
     client.expect_closed("[MQTT-4.12.0-4]").await;
 }
 
+/// A User Name in the CONNECT must be the user SCRAM authenticated: another one is refused
+/// with CONNACK 0x87 [MQTT-4.12.0-4]; the same one connects.
+#[tokio::test]
+async fn a_user_name_other_than_the_scram_user_is_refused_mqtt_4_12_0_4() {
+    let broker = scram_broker("user-name", |_| {}).await;
+    for (name, expected) in [
+        ("other", ReasonCode::NotAuthorized),
+        ("user", ReasonCode::Success),
+    ] {
+        let mut scram = ScramClient::new("user", "pencil");
+        let mut client = Client::open(broker.local_addr(), V5).await;
+        let mut connect = connect_with_method("scram11", METHOD, Some(scram.first()));
+        connect.username = Some(MqttString::try_from(name).unwrap());
+        client.send(Packet::Connect(Box::new(connect))).await;
+        let server_first = expect_auth(&mut client, ReasonCode::ContinueAuthentication, "AUTH")
+            .await
+            .unwrap();
+        let last = scram.last(&server_first);
+        client
+            .send(auth(ReasonCode::ContinueAuthentication, METHOD, Some(last)))
+            .await;
+        let connack = client.recv_connack().await;
+        assert_eq!(connack.reason_code, expected, "User Name {name}");
+    }
+}
+
 /// An unknown user goes through the same exchange (a made-up salt, RFC 5802 §5.1) and is
 /// refused like a wrong password, so the broker does not tell which users exist.
 #[tokio::test]

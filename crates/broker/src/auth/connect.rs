@@ -60,6 +60,16 @@ where
     for _ in 0..MAX_ROUNDS {
         match exchange.step(data.as_deref()) {
             Step::Success { user, data } => {
+                // A User Name in the CONNECT must name the user the method authenticated.
+                if connect
+                    .username
+                    .as_ref()
+                    .is_some_and(|name| name.as_str() != &*user)
+                {
+                    let why = "the CONNECT's User Name differs from the user the Authentication Method authenticated";
+                    let failure = Failure::new(ReasonCode::NotAuthorized, why);
+                    return Err(refuse(stream, problems, failure).await);
+                }
                 debug!(%user, method = %method, "authenticated");
                 return Ok(Some(Authenticated {
                     method: method.clone(),
