@@ -8,7 +8,7 @@
 //! publishes the will when the standard says so and hands the session back to the registry.
 //!
 //! With a store, bytes queued after a change that must be durable (a QoS 1/2 message queued
-//! for a persistent session, a QoS 2 state change, a subscription) are held behind a
+//! for a persistent session, a QoS 2 state change, a subscription) are held behind
 //! a gate until the store's barrier says the change is on disk; the bytes before the gate
 //! go out meanwhile. A store that fails ends the connection without the held bytes, so no
 //! acknowledgement is ever sent for what was not stored.
