@@ -35,6 +35,7 @@ pub mod listener;
 pub mod mailbox;
 pub mod message;
 pub mod metrics;
+pub mod outbox;
 pub mod registry;
 pub mod retain;
 pub mod router;
