@@ -38,6 +38,7 @@ pub mod listener;
 pub mod mailbox;
 pub mod message;
 pub mod metrics;
+pub mod outbox;
 pub mod problem;
 pub mod registry;
 pub mod retain;
