@@ -105,9 +105,9 @@ pub struct Limits {
     pub max_keep_alive: u16,
     /// Longest a persistent session is kept after its client leaves (seconds).
     pub max_session_expiry: u32,
-    /// Longest a publisher waits (seconds) for room in an online subscriber's full queue
-    /// before the QoS 1/2 message for that subscriber is dropped and counted; meanwhile the
-    /// publisher's acknowledgement waits and its connection is not read. 0: drop at once.
+    /// Longest a publisher waits (seconds) for an online subscriber with a full queue to take
+    /// something before the message for that subscriber is dropped and counted; meanwhile
+    /// the publisher's acknowledgement waits and its connection is not read. 0: drop at once.
     pub publish_wait: u64,
 }
 
@@ -126,7 +126,7 @@ impl Default for Limits {
             max_client_id_length: 256,
             max_keep_alive: 0,
             max_session_expiry: 7 * 24 * 3600,
-            publish_wait: 30,
+            publish_wait: 10,
         }
     }
 }

@@ -4,14 +4,15 @@
 //! persistent session keeps its mailbox in the registry while its client is away.
 //!
 //! Overflow policy, when a push would exceed `max_queued_messages` or `max_queued_bytes`:
-//! a QoS 0 delivery is dropped; a QoS 1/2 delivery first evicts the oldest queued QoS 0
-//! delivery, if there is one. Otherwise, while the client is online, [`Mailbox::try_push`]
-//! gives the delivery back and the publisher waits for room ([`Mailbox::wait_for_room`]):
-//! its acknowledgement waits with it, so a slow subscriber slows publishers down instead of
-//! losing what they were told was delivered. While the client is offline (or after the
-//! publisher waited `limits.publish_wait` seconds) the delivery is dropped. Every drop is
-//! counted. While the client is offline QoS 0 deliveries are not queued at all (as
-//! mosquitto does by default).
+//! a QoS 1/2 delivery first evicts the oldest queued QoS 0 delivery, if there is one.
+//! Otherwise, while the client is online, [`Mailbox::try_push`] gives the delivery back
+//! and the publisher waits for room ([`Mailbox::wait_for_room`]): its acknowledgement waits
+//! with it and its connection is not read, so a slow subscriber slows publishers down
+//! instead of losing what they were told was delivered, and a flood is not accepted only to
+//! be thrown away. While the client is offline, or once a publisher waited
+//! `limits.publish_wait` seconds without the subscriber taking anything, the delivery is
+//! dropped. Every drop is counted. While the client is offline QoS 0 deliveries are not
+//! queued at all (as mosquitto does by default).
 //!
 //! The mailbox of a persistent session logs every QoS 1/2 delivery it queues to the store,
 //! under its lock, so the store sees a delivery queued before anyone can complete it.
@@ -122,9 +123,9 @@ impl Mailbox {
         self.try_push(delivery, limits).unwrap_or(Pushed::Dropped)
     }
 
-    /// Queues a delivery under `limits` and wakes the consumer. A QoS 1/2 delivery that
-    /// finds the queue of an online client full is given back (`Err`): the caller waits for
-    /// room and tries again, or drops it.
+    /// Queues a delivery under `limits` and wakes the consumer. A delivery that finds the
+    /// queue of an online client full (and no QoS 0 delivery to evict, for QoS 1/2) is
+    /// given back (`Err`): the caller waits for room and tries again, or drops it.
     pub fn try_push(
         &self,
         mut delivery: Delivery,
@@ -137,8 +138,13 @@ impl Mailbox {
         let size = delivery.size();
         let mut outcome = Pushed::Queued;
         if q.items.len() >= limits.max_messages || q.bytes + size > limits.max_bytes {
+            let stalled = self.stalled.load(Ordering::Relaxed);
             if delivery.qos == QoS::AtMostOnce {
-                return Ok(Pushed::Dropped);
+                if stalled || size > limits.max_bytes {
+                    return Ok(Pushed::Dropped);
+                }
+                self.waiting.store(true, Ordering::SeqCst);
+                return Err(delivery);
             }
             match q.items.iter().position(|d| d.qos == QoS::AtMostOnce) {
                 Some(pos) if q.bytes - q.items[pos].size() + size <= limits.max_bytes => {
@@ -148,12 +154,7 @@ impl Mailbox {
                     outcome = Pushed::QueuedEvicting;
                 }
                 // Larger than the whole byte limit: it can never fit.
-                _ if size > limits.max_bytes
-                    || !q.online
-                    || self.stalled.load(Ordering::Relaxed) =>
-                {
-                    return Ok(Pushed::Dropped)
-                }
+                _ if size > limits.max_bytes || !q.online || stalled => return Ok(Pushed::Dropped),
                 _ => {
                     self.waiting.store(true, Ordering::SeqCst);
                     return Err(delivery);

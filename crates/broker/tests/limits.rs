@@ -267,14 +267,16 @@ async fn offline_queue_stops_at_its_limit(version: ProtocolVersion) {
         .await;
 }
 
-/// A subscriber that never reads does not hold up anyone else: the publisher's
-/// acknowledgements and another subscriber's deliveries keep flowing while the slow one's
-/// socket, write buffer and queue fill, and past that its messages are dropped.
+/// A subscriber that never reads does not hold up anyone else for long: its socket, write
+/// buffer and queue fill, the publisher waits `limits.publish_wait` for room, and past that
+/// the slow one's messages are dropped while the publisher's acknowledgements and another
+/// subscriber's deliveries keep flowing.
 async fn slow_subscriber_does_not_block_others(version: ProtocolVersion) {
     const N: usize = 400;
     let payload = "p".repeat(16 * 1024); // 400 x 16 KiB: far more than the slow one can hold
     let mut config = config();
     config.limits.max_queued_messages = 50;
+    config.limits.publish_wait = 1;
     let broker = start(config).await;
     let addr = broker.local_addr();
     let mut slow = Client::open_small(addr, version).await;
