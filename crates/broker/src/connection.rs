@@ -8,8 +8,8 @@
 //! publishes the will when the standard says so and hands the session back to the registry.
 //!
 //! With a store, bytes queued after a change that must be durable (a QoS 1/2 message queued
-//! for a persistent session, a QoS 2 state change, a subscription) are held behind a
-//! [`Gate`] until the store's barrier says the change is on disk; the bytes before the gate
+//! for a persistent session, a QoS 2 state change, a subscription) are held behind
+//! a gate until the store's barrier says the change is on disk; the bytes before the gate
 //! go out meanwhile. A store that fails ends the connection without the held bytes, so no
 //! acknowledgement is ever sent for what was not stored.
 
@@ -19,15 +19,20 @@ use std::time::Instant;
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use tern_codec::{Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use tern_codec::{Connect, DecodeError, Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::auth;
+use crate::auth::connect::Authenticated;
+use crate::auth::reauth::Reauth;
 use crate::clock::now;
 use crate::handshake::{self, Accepted, HandshakeError};
-use crate::hub::Hub;
+use crate::hub::{Hub, Waiting};
 use crate::metrics::Metrics;
+use crate::outbox::{Opened, Outbox};
+use crate::problem::Problems;
 use crate::session::{Action, Session};
 
 /// Stop reading while this much is waiting to be written.
@@ -57,15 +62,6 @@ enum End {
     Store,
 }
 
-/// Bytes of the write buffer that wait for a store barrier: everything from `from` on (and
-/// behind later gates) is held until `barrier` answers.
-struct Gate {
-    /// Offset in the write buffer where the held bytes start.
-    from: usize,
-    /// Answers `true` once the changes are durable.
-    barrier: tokio::sync::oneshot::Receiver<bool>,
-}
-
 /// Serves one client connection until it ends.
 pub async fn serve<S>(
     mut stream: S,
@@ -76,8 +72,10 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = &hub.config.limits;
+    // CONNECT and any authentication exchange after it share the connect timeout.
+    let deadline = tokio::time::Instant::now() + limits.connect_timeout();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits).await {
+    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits, deadline).await {
         Ok(connect) => connect,
         Err(HandshakeError::Io(_)) => return,
         Err(e) => {
@@ -85,13 +83,29 @@ pub async fn serve<S>(
             return;
         }
     };
-    let version = connect.protocol;
     let connection = hub.next_connection_id();
     let mut accepted = match handshake::accept(&connect, &hub.config, connection) {
         Ok(accepted) => accepted,
-        Err(reason) => {
-            info!(%peer, client_id = %connect.client_id, ?reason, "CONNECT refused");
-            handshake::refuse(&mut stream, version, reason).await;
+        Err(failure) => {
+            info!(%peer, client_id = %connect.client_id, reason = ?failure.reason, "CONNECT refused: {}", failure.why);
+            handshake::refuse(&mut stream, &connect, failure).await;
+            return;
+        }
+    };
+    let max_packet_size = limits.max_packet_size as usize;
+    let authenticated = match auth::connect::authenticate(
+        &mut stream,
+        &mut rbuf,
+        &connect,
+        &hub.auth,
+        deadline,
+        max_packet_size,
+    )
+    .await
+    {
+        Ok(authenticated) => authenticated,
+        Err(e) => {
+            info!(%peer, client_id = %connect.client_id, "authentication ended: {e}");
             return;
         }
     };
@@ -101,7 +115,8 @@ pub async fn serve<S>(
     }
     let span = tracing::info_span!("connection", %peer, client_id = %accepted.client_id);
     let connect = *connect;
-    connected(stream, rbuf, hub, connect, accepted, connection, shutdown)
+    let ids = (accepted, authenticated, connection);
+    connected(stream, rbuf, hub, connect, ids, shutdown)
         .instrument(span)
         .await;
 }
@@ -113,13 +128,13 @@ async fn connected<S>(
     mut rbuf: BytesMut,
     hub: Arc<Hub>,
     connect: Connect,
-    accepted: Accepted,
-    connection: u64,
+    (accepted, authenticated, connection): (Accepted, Option<Authenticated>, u64),
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let version = connect.protocol;
+    let problems = Problems::of(&connect);
     let client_id = accepted.client_id.clone();
 
     let claim = hub
@@ -139,7 +154,8 @@ async fn connected<S>(
     }
     let mut properties = Default::default();
     if version.is_v5() {
-        properties = handshake::connack_properties(&connect, &accepted, &hub.config);
+        properties =
+            handshake::connack_properties(&connect, &accepted, authenticated.as_ref(), &hub.config);
     }
     let session_limits = handshake::session_limits(&connect, &hub.config);
     let mut session = Session::new(
@@ -167,10 +183,12 @@ async fn connected<S>(
     let mut conn = Connection {
         hub: &hub,
         version,
-        wbuf: BytesMut::with_capacity(READ_CHUNK),
-        gates: VecDeque::new(),
+        out: Outbox::with_capacity(READ_CHUNK),
+        sending: BytesMut::new(),
+        waiting: VecDeque::new(),
+        waiting_since: now(),
         durable: false,
-        step_start: 0,
+        reauth: authenticated.as_ref().map(Reauth::new),
     };
     conn.queue(&connack);
     if claim.session_present {
@@ -208,39 +226,43 @@ async fn connected<S>(
         End::Malformed(error) => {
             warn!("disconnecting: {error}");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(error.reason_code())));
+                conn.queue(&problems.disconnect(error.reason_code(), &error.to_string()));
             }
             true
         }
         End::TakenOver => {
             info!("session taken over by a new connection");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::SessionTakenOver,
-                )));
+                    "[MQTT-3.1.4-3] another connection took this session over",
+                ));
             }
             true
         }
         End::Shutdown => {
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::ServerShuttingDown,
-                )));
+                    "the server is shutting down",
+                ));
             }
             true
         }
         End::Store => {
             warn!("disconnecting: the store failed, nothing more can be acknowledged");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::UnspecifiedError,
-                )));
+                    "the server's store failed; nothing more can be acknowledged",
+                ));
             }
             true
         }
     };
+    conn.stop_waiting();
     if !matches!(end, End::Socket(_)) {
-        conn.gate(&mut session);
+        conn.end_step(&mut session);
         conn.flush(&mut writer).await;
     }
     let _ = writer.shutdown().await;
@@ -263,19 +285,29 @@ async fn connected<S>(
 struct Connection<'a> {
     hub: &'a Hub,
     version: ProtocolVersion,
-    wbuf: BytesMut,
-    /// Held parts of the write buffer, oldest first.
-    gates: VecDeque<Gate>,
+    /// What goes to the client, with its held parts.
+    out: Outbox,
+    /// Bytes taken from `out` that are being written.
+    sending: BytesMut,
+    /// Routed deliveries waiting for room in full subscriber queues, in order.
+    waiting: VecDeque<Waiting>,
+    /// When the first waiting delivery last made progress.
+    waiting_since: Instant,
     /// Set when a routed message gave the store something to make durable.
     durable: bool,
-    /// Length of the write buffer when the current processing step began.
-    step_start: usize,
+    /// Re-authentication, when the client authenticated with a method at CONNECT.
+    reauth: Option<Reauth>,
 }
 
 impl Connection<'_> {
+    /// Bytes queued for the client and not yet written.
+    fn pending_out(&self) -> usize {
+        self.out.len() + self.sending.len()
+    }
+
     /// Encodes a packet into the write buffer.
     fn queue(&mut self, packet: &Packet) {
-        if packet.encode(self.version, &mut self.wbuf).is_ok() {
+        if packet.encode(self.version, self.out.buf_mut()).is_ok() {
             Metrics::add(&self.hub.metrics.messages_sent, 1);
             if matches!(packet, Packet::Publish(_)) {
                 Metrics::add(&self.hub.metrics.publish_sent, 1);
@@ -283,71 +315,81 @@ impl Connection<'_> {
         }
     }
 
-    /// Ends a processing step: if it logged a change that must be durable, what it queued
-    /// (from `step_start` on) goes behind a store barrier.
-    fn gate(&mut self, session: &mut Session) {
+    /// Ends a processing step: what it queued waits behind a store barrier if it logged a
+    /// change its acknowledgements promise, and behind the routing gate while deliveries
+    /// wait for room.
+    fn end_step(&mut self, session: &mut Session) {
         let durable = session.take_durable() | std::mem::take(&mut self.durable);
-        if let (true, Some(store)) = (durable, &self.hub.store) {
-            self.gates.push_back(Gate {
-                from: self.step_start,
-                barrier: store.barrier(),
-            });
-        }
-        self.step_start = self.wbuf.len();
-    }
-
-    /// Bytes that may be written now: everything before the first gate.
-    fn writable(&self) -> usize {
-        self.gates.front().map_or(self.wbuf.len(), |g| g.from)
-    }
-
-    /// Drops `n` written bytes from the front of the buffer.
-    fn consume(&mut self, n: usize) {
-        self.wbuf.advance(n);
-        self.step_start -= n;
-        for gate in &mut self.gates {
-            gate.from -= n;
-        }
-    }
-
-    /// Opens the first gate if its barrier answered: `Err` if the store failed, and then the
-    /// held bytes are discarded.
-    fn open_gate(&mut self, durable: bool) -> Result<(), End> {
-        let Some(gate) = self.gates.pop_front() else {
-            return Ok(());
+        let barrier = match (durable, &self.hub.store) {
+            (true, Some(store)) => Some(store.barrier()),
+            _ => None,
         };
-        if durable {
-            return Ok(());
+        self.out.end_step(barrier, !self.waiting.is_empty());
+    }
+
+    /// Queues waiting deliveries while their subscribers have room; once none waits, the
+    /// routing gate opens (behind a store barrier if they went to persistent sessions). A
+    /// delivery that has waited `limits.publish_wait` is dropped and counted.
+    fn retry_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
         }
-        self.wbuf.truncate(gate.from);
-        self.step_start = self.wbuf.len();
-        self.gates.clear();
-        Err(End::Store)
+        let before = self.waiting.len();
+        let mut stored = self.hub.retry(&mut self.waiting);
+        let wait = std::time::Duration::from_secs(self.hub.config.limits.publish_wait);
+        if self.waiting.len() < before {
+            self.waiting_since = now();
+        } else if now().saturating_duration_since(self.waiting_since) >= wait {
+            warn!("a subscriber's queue stayed full for {wait:?}: dropping its copy");
+            self.hub.give_up(&mut self.waiting);
+            stored |= self.hub.retry(&mut self.waiting);
+            self.waiting_since = now();
+        }
+        if self.waiting.is_empty() {
+            let barrier = match (stored, &self.hub.store) {
+                (true, Some(store)) => Some(store.barrier()),
+                _ => None,
+            };
+            self.out.routed(barrier);
+        } else {
+            self.durable |= stored;
+        }
+    }
+
+    /// As the connection ends, queues what still waits without waiting more (dropping
+    /// what does not fit): the messages were routed before the publisher went away.
+    fn stop_waiting(&mut self) {
+        let limits = self.hub.queue_limits();
+        let mut stored = false;
+        for (mailbox, delivery) in self.waiting.drain(..) {
+            let persistent = mailbox.is_persistent() && delivery.qos != tern_codec::QoS::AtMostOnce;
+            match mailbox.push(delivery, limits) {
+                crate::mailbox::Pushed::Dropped => {
+                    Metrics::add(&self.hub.metrics.publish_dropped, 1)
+                }
+                _ => stored |= persistent,
+            }
+        }
+        self.durable |= stored;
     }
 
     /// Writes out the write buffer, best effort, on the way out: held bytes only once their
     /// barriers answer.
     async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) {
-        while let Some(gate) = self.gates.front_mut() {
-            let durable =
-                tokio::time::timeout(std::time::Duration::from_secs(1), &mut gate.barrier)
-                    .await
-                    .is_ok_and(|r| r.unwrap_or(false));
-            if self.open_gate(durable).is_err() {
-                break;
-            }
-        }
+        let limit = std::time::Duration::from_secs(1);
+        self.out.settle(limit).await;
+        let rest = self.out.take_writable();
         let write = async {
-            stream.write_all(&self.wbuf).await?;
+            stream.write_all(&self.sending).await?;
+            stream.write_all(&rest).await?;
             stream.flush().await
         };
-        if tokio::time::timeout(std::time::Duration::from_secs(1), write)
-            .await
-            .is_ok()
-        {
-            Metrics::add(&self.hub.metrics.bytes_sent, self.wbuf.len() as u64);
+        if tokio::time::timeout(limit, write).await.is_ok() {
+            let n = self.sending.len() + rest.len();
+            Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
         }
-        self.wbuf.clear();
+        self.sending.clear();
+        self.out.clear();
     }
 
     /// Carries out the session's actions. Returns the end if one of them closes.
@@ -355,7 +397,12 @@ impl Connection<'_> {
         while let Some(action) = session.poll_action() {
             match action {
                 Action::Send(packet) => self.queue(&packet),
-                Action::Publish(message) => self.durable |= self.hub.publish(message),
+                Action::Publish(message) => {
+                    if self.waiting.is_empty() {
+                        self.waiting_since = now();
+                    }
+                    self.durable |= self.hub.route(message, &mut self.waiting);
+                }
                 Action::Subscribe {
                     subscription,
                     existed,
@@ -393,7 +440,7 @@ impl Connection<'_> {
     /// buffer have room.
     fn pull_mailbox(&mut self, session: &mut Session, batch: &mut Vec<crate::message::Delivery>) {
         let mailbox = session.state().mailbox.clone();
-        while self.wbuf.len() < WRITE_HIGH_WATER {
+        while self.pending_out() < WRITE_HIGH_WATER {
             let free = session.window_free();
             if free == 0 {
                 match mailbox.pop_qos0() {
@@ -443,10 +490,16 @@ impl Connection<'_> {
             if let Some(end) = self.run_actions(session) {
                 return end;
             }
-            self.gate(session);
-            let writable = self.writable();
+            self.retry_waiting();
+            self.end_step(session);
+            if self.sending.is_empty() {
+                self.sending = self.out.take_writable();
+            }
             let deadline = session.next_timeout();
-            let can_read = self.wbuf.len() < WRITE_HIGH_WATER;
+            // A publisher whose messages wait for room is not read: that is the back
+            // pressure a full subscriber queue puts on it.
+            let can_read = self.pending_out() < WRITE_HIGH_WATER && self.waiting.is_empty();
+            let room = self.waiting.front().map(|(mailbox, _)| mailbox.clone());
             if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
                 rbuf.reserve(READ_CHUNK);
             }
@@ -461,19 +514,20 @@ impl Connection<'_> {
                     }
                     Err(e) => return End::Socket(Some(e)),
                 },
-                written = writer.write(&self.wbuf[..writable]), if writable > 0 => match written {
+                written = writer.write(&self.sending), if !self.sending.is_empty() => match written {
                     Ok(n) => {
-                        self.consume(n);
+                        self.sending.advance(n);
                         Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
                     }
                     Err(e) => return End::Socket(Some(e)),
                 },
-                durable = first_barrier(&mut self.gates), if !self.gates.is_empty() => {
-                    if let Err(end) = self.open_gate(durable) {
-                        return end;
+                opened = self.out.next_opened(), if self.out.waits_for_store() => {
+                    if opened == Opened::StoreFailed {
+                        return End::Store;
                     }
                 }
-                _ = mailbox.notified(), if can_read => {}
+                _ = wait_for_room(room.as_deref()), if room.is_some() => {}
+                _ = mailbox.notified(), if self.pending_out() < WRITE_HIGH_WATER => {}
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     session.handle_timeout(now());
                 }
@@ -497,7 +551,16 @@ impl Connection<'_> {
                     if matches!(packet, Packet::Publish(_)) {
                         Metrics::add(&self.hub.metrics.publish_received, 1);
                     }
-                    session.handle_packet(now(), packet);
+                    match (packet, &mut self.reauth) {
+                        (Packet::Auth(auth), Some(reauth)) => {
+                            session.received(now());
+                            match reauth.handle(auth) {
+                                Ok(reply) => self.queue(&Packet::Auth(reply)),
+                                Err(failure) => session.fail(failure.reason, failure.why),
+                            }
+                        }
+                        (packet, _) => session.handle_packet(now(), packet),
+                    }
                     if session.is_closed() {
                         return Ok(());
                     }
@@ -509,11 +572,12 @@ impl Connection<'_> {
     }
 }
 
-/// Waits for the first gate's barrier: `false` if the store failed or is gone.
-async fn first_barrier(gates: &mut VecDeque<Gate>) -> bool {
-    match gates.front_mut() {
-        Some(gate) => (&mut gate.barrier).await.unwrap_or(false),
-        None => std::future::pending().await,
+/// Waits until the full queue a delivery waits for may have room.
+async fn wait_for_room(mailbox: Option<&crate::mailbox::Mailbox>) {
+    if let Some(mailbox) = mailbox {
+        mailbox
+            .wait_for_room(std::time::Duration::from_millis(100))
+            .await;
     }
 }
 

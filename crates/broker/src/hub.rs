@@ -1,14 +1,16 @@
 //! [`Hub`]: the state every connection shares (router, retained messages, sessions,
 //! counters, configuration) and the one publish path through it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tern_codec::{PublishProperties, RetainHandling, Will};
+use tern_codec::{PublishProperties, QoS, RetainHandling, Will};
 
+use crate::auth::Authenticators;
 use crate::config::Config;
-use crate::mailbox::{Pushed, QueueLimits};
+use crate::mailbox::{Mailbox, Pushed, QueueLimits};
 use crate::message::{Delivery, Message};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -16,6 +18,9 @@ use crate::retain::RetainStore;
 use crate::router::{Router, Subscriber};
 use crate::session::{SessionState, Subscription};
 use crate::store::{Op, Store};
+
+/// A delivery waiting for room in its subscriber's queue.
+pub type Waiting = (Arc<Mailbox>, Delivery);
 
 /// Shared broker state.
 #[derive(Debug)]
@@ -34,6 +39,8 @@ pub struct Hub {
     pub started: Instant,
     /// The durable store, unless the broker runs in memory.
     pub store: Option<Store>,
+    /// Enhanced authentication methods offered (none unless configured).
+    pub auth: Authenticators,
     next_connection: AtomicU64,
 }
 
@@ -51,6 +58,7 @@ impl Hub {
             retained: RetainStore::new(),
             registry: Registry::with_store(store.clone()),
             store,
+            auth: Authenticators::default(),
             metrics: Metrics::default(),
             started: crate::clock::now(),
             next_connection: AtomicU64::new(1),
@@ -71,15 +79,31 @@ impl Hub {
         }
     }
 
-    /// Routes a message: stores it if retained, then pushes one delivery into the mailbox
-    /// of every matching session. Returns whether the store was given something that the
-    /// publisher's acknowledgement promises (a QoS 1/2 message retained or queued for a
-    /// persistent session): the acknowledgement then waits for a store barrier.
+    /// Routes a message without waiting: a delivery that finds an online subscriber's queue
+    /// full is dropped and counted. For the broker's own messages (wills, `$SYS`). Returns
+    /// whether the store was given something to make durable, as [`Hub::route`].
+    pub fn publish(&self, message: Arc<Message>) -> bool {
+        let mut waiting = VecDeque::new();
+        let durable = self.route(message, &mut waiting);
+        let limits = self.queue_limits();
+        for (mailbox, delivery) in waiting {
+            self.count(mailbox.push(delivery, limits), false);
+        }
+        durable
+    }
+
+    /// Routes a message: stores it if retained, then queues one delivery for every
+    /// matching session. A QoS 1/2 delivery that finds an online subscriber's queue full,
+    /// and every delivery after it, is left in `waiting`, in order, for the publisher's
+    /// connection to queue with [`Hub::retry`] once there is room (its acknowledgement waits
+    /// for that). Returns whether the store was given something that the publisher's
+    /// acknowledgement promises (a QoS 1/2 message retained or queued for a persistent
+    /// session): the acknowledgement then waits for a store barrier too.
     ///
     /// Delivered QoS is the lower of published and granted [MQTT-3.8.4-8]; the retain flag
     /// is cleared unless the subscription asked for Retain As Published [MQTT-3.3.1-12,
     /// MQTT-3.3.1-13]; No Local subscriptions skip their own client's messages [MQTT-3.8.3-3].
-    pub fn publish(&self, message: Arc<Message>) -> bool {
+    pub fn route(&self, message: Arc<Message>, waiting: &mut VecDeque<Waiting>) -> bool {
         let mut durable = false;
         if message.retain {
             self.retained.set(message.clone());
@@ -87,7 +111,7 @@ impl Hub {
             let own = message.origin.is_none() && message.topic.as_str().starts_with("$SYS");
             if let (Some(store), false) = (&self.store, own) {
                 store.log(Op::Retain(message.clone()));
-                durable = message.qos != tern_codec::QoS::AtMostOnce;
+                durable = message.qos != QoS::AtMostOnce;
             }
         }
         let limits = self.queue_limits();
@@ -103,18 +127,60 @@ impl Hub {
                 shared: target.shared,
                 stored: None,
             };
-            let stored =
-                target.mailbox.is_persistent() && delivery.qos != tern_codec::QoS::AtMostOnce;
-            match target.mailbox.push(delivery, limits) {
-                Pushed::Queued => durable |= stored,
-                Pushed::QueuedEvicting => {
-                    durable |= stored;
-                    Metrics::add(&self.metrics.publish_dropped, 1);
-                }
-                Pushed::Dropped => Metrics::add(&self.metrics.publish_dropped, 1),
+            if !waiting.is_empty() {
+                waiting.push_back((target.mailbox, delivery));
+                continue;
+            }
+            let stored = target.mailbox.is_persistent() && delivery.qos != QoS::AtMostOnce;
+            match target.mailbox.try_push(delivery, limits) {
+                Ok(pushed) => durable |= self.count(pushed, stored),
+                Err(delivery) => waiting.push_back((target.mailbox, delivery)),
             }
         }
         durable
+    }
+
+    /// Queues the waiting deliveries of [`Hub::route`] in order while there is room.
+    /// Returns whether one went to a persistent session's store.
+    pub fn retry(&self, waiting: &mut VecDeque<Waiting>) -> bool {
+        let limits = self.queue_limits();
+        let mut durable = false;
+        while let Some((mailbox, delivery)) = waiting.pop_front() {
+            let stored = mailbox.is_persistent() && delivery.qos != QoS::AtMostOnce;
+            match mailbox.try_push(delivery, limits) {
+                Ok(pushed) => durable |= self.count(pushed, stored),
+                Err(delivery) => {
+                    waiting.push_front((mailbox, delivery));
+                    break;
+                }
+            }
+        }
+        durable
+    }
+
+    /// Drops the first waiting delivery (its publisher waited `limits.publish_wait` in
+    /// vain), counting it, and marks its subscriber stalled so that the next deliveries to
+    /// its full queue are dropped at once rather than waiting again.
+    pub fn give_up(&self, waiting: &mut VecDeque<Waiting>) {
+        if let Some((mailbox, _)) = waiting.pop_front() {
+            mailbox.mark_stalled();
+            Metrics::add(&self.metrics.publish_dropped, 1);
+        }
+    }
+
+    /// Counts a drop; returns whether a stored delivery was queued.
+    fn count(&self, pushed: Pushed, stored: bool) -> bool {
+        match pushed {
+            Pushed::Queued => stored,
+            Pushed::QueuedEvicting => {
+                Metrics::add(&self.metrics.publish_dropped, 1);
+                stored
+            }
+            Pushed::Dropped => {
+                Metrics::add(&self.metrics.publish_dropped, 1);
+                false
+            }
+        }
     }
 
     /// Adds a session's subscription to the router and queues the retained messages it

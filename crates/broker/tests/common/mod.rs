@@ -355,6 +355,15 @@ impl Client {
         }
     }
 
+    /// The next packet if one arrives within `wait`; fails if the connection closes.
+    pub(crate) async fn recv_within(&mut self, wait: Duration) -> Option<Packet> {
+        match self.next_event(wait).await {
+            Some(Event::Packet(packet)) => Some(packet),
+            Some(Event::Closed) => panic!("{}: connection closed", self.version),
+            None => None,
+        }
+    }
+
     /// Exactly these bytes next (for byte-literal checks of what the broker sends).
     pub(crate) async fn expect_bytes(&mut self, expected: &[u8], rule: &str) {
         while self.buf.len() < expected.len() {
