@@ -9,6 +9,13 @@
 //! are renewed when the server did not keep the session. [`Client::state`] reports the
 //! connection state on a `watch` channel.
 //!
+//! Nothing acknowledged is dropped: PUBACK and PUBREC go out only once the message is in a
+//! stream; a full stream holds QoS 1/2 messages back by pausing reads (QoS 0 ones are
+//! dropped and counted), and messages a resumed session delivers before the application
+//! subscribes again wait for the subscription that matches them. TLS (rustls with aws-lc-rs)
+//! is set with [`ConnectOptions::tls`] or an `mqtts://` URL; [`ConnectOptions::store`] keeps
+//! QoS 1/2 messages in flight in a redb file so that they survive the process.
+//!
 //! ```no_run
 //! use tern_client::{Client, ConnectOptions, QoS};
 //!
