@@ -35,14 +35,6 @@ struct Pending {
     ack: Option<HeldAck>,
 }
 
-/// What the head of the queue waits for.
-enum Blocked {
-    /// This stream is full.
-    Stream(SubKey),
-    /// The unrouted buffer is full.
-    Unrouted,
-}
-
 /// The streams and the queue of messages on their way to them.
 #[derive(Debug)]
 pub(crate) struct Deliveries {
@@ -135,9 +127,7 @@ impl Deliveries {
                 &self.sinks,
                 &mut self.unrouted,
                 self.unrouted_capacity,
-            )
-            .is_some()
-            {
+            ) {
                 break;
             }
             if let Some(ack) = self.queue.pop_front().and_then(|p| p.ack) {
@@ -147,26 +137,21 @@ impl Deliveries {
         acks
     }
 
-    /// Resolves when the head of the queue may have room: its full stream has a free
-    /// slot. Pending forever when nothing waits or the unrouted buffer is full (a new
-    /// subscription, a command, wakes the task then).
+    /// Resolves when the head of the queue may be placed: at once when its stream has a
+    /// free slot (or is gone), else when one frees. Pending forever when nothing waits or
+    /// the head waits for room in the unrouted buffer (a new subscription, a command, wakes
+    /// the task then).
     pub(crate) fn room(&self) -> impl Future<Output = ()> + Send + 'static {
-        let blocked = self.queue.front().and_then(|head| {
-            place_check(
-                head,
-                &self.sinks,
-                self.unrouted.len(),
-                self.unrouted_capacity,
-            )
+        let target = self.queue.front().and_then(|head| {
+            head.message.as_ref()?;
+            head.targets.first().copied()
         });
-        let sender = match blocked {
-            Some(Blocked::Stream(key)) => self.sinks.get(&key).map(|s| s.messages.clone()),
-            _ => None,
-        };
+        let sender = target.map(|key| self.sinks.get(&key).map(|s| s.messages.clone()));
         async move {
             match sender {
                 // The permit is given back at once: only this task sends, so the slot stays.
-                Some(sender) => drop(sender.reserve_owned().await),
+                Some(Some(sender)) => drop(sender.reserve_owned().await),
+                Some(None) => {}
                 None => std::future::pending().await,
             }
         }
@@ -180,23 +165,24 @@ impl Deliveries {
     }
 }
 
-/// Places `head` as far as possible; `Some` says what it still waits for.
+/// Places `head` as far as possible; true when it still waits for room (in a full stream,
+/// or in the unrouted buffer).
 fn place(
     head: &mut Pending,
     sinks: &HashMap<SubKey, Sink>,
     unrouted: &mut VecDeque<Message>,
     unrouted_capacity: usize,
-) -> Option<Blocked> {
+) -> bool {
     let Some(message) = &head.message else {
-        return None;
+        return false;
     };
     if head.targets.is_empty() {
         if unrouted.len() >= unrouted_capacity {
-            return Some(Blocked::Unrouted);
+            return true;
         }
         tracing::debug!(topic = %message.topic, "no subscription for this message yet: kept for one");
         unrouted.push_back(message.clone());
-        return None;
+        return false;
     }
     while let Some(&key) = head.targets.first() {
         if let Some(sink) = sinks.get(&key) {
@@ -206,27 +192,12 @@ fn place(
                     sink.dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(topic = %message.topic, "subscription full: QoS 0 message dropped");
                 }
-                Err(TrySendError::Full(_)) => return Some(Blocked::Stream(key)),
+                Err(TrySendError::Full(_)) => return true,
             }
         }
         head.targets.remove(0);
     }
-    None
-}
-
-/// What `head` waits for, without placing anything.
-fn place_check(
-    head: &Pending,
-    sinks: &HashMap<SubKey, Sink>,
-    unrouted: usize,
-    unrouted_capacity: usize,
-) -> Option<Blocked> {
-    head.message.as_ref()?;
-    let Some(&key) = head.targets.first() else {
-        return (unrouted >= unrouted_capacity).then_some(Blocked::Unrouted);
-    };
-    let sink = sinks.get(&key)?;
-    (sink.messages.capacity() == 0).then_some(Blocked::Stream(key))
+    false
 }
 
 #[cfg(test)]
