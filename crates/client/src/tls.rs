@@ -260,8 +260,15 @@ impl TlsOptions {
                 CaSource::File(path) => (path.display().to_string(), certs_in(path)?),
                 CaSource::Pem(pem) => ("PEM bytes".to_owned(), pem_certs(pem, "PEM bytes")?),
                 CaSource::Dir(dir) => {
-                    let what = dir.display().to_string();
-                    (what, certs_in_dir(dir)?)
+                    // A system directory (/etc/ssl/certs) may hold a certificate webpki
+                    // cannot use; the others still count, as with OpenSSL's CApath.
+                    let (added, _) = roots.add_parsable_certificates(certs_in_dir(dir)?);
+                    if added == 0 {
+                        return Err(TlsConfigError::NoCertificate {
+                            what: format!("{} (no usable CA certificate)", dir.display()),
+                        });
+                    }
+                    continue;
                 }
             };
             for cert in certs {
@@ -316,7 +323,8 @@ fn certs_in_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigErr
             .extension()
             .is_some_and(|e| e == "pem" || e == "crt" || e == "0");
         if is_cert && path.is_file() {
-            certs.extend(certs_in(&path)?);
+            // Files that are not PEM certificates are passed over, as OpenSSL does.
+            certs.extend(certs_in(&path).unwrap_or_default());
         }
     }
     if certs.is_empty() {
@@ -467,6 +475,17 @@ mod tests {
             .build("localhost")
             .unwrap_err();
         assert!(matches!(err, TlsConfigError::NoCertificate { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_ca_directory_takes_the_pem_files_in_it() {
+        let dir = std::env::temp_dir().join(format!("tern-capath-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a certificate").unwrap();
+        std::fs::write(dir.join("junk.pem"), "no PEM here").unwrap();
+        let err = TlsOptions::new().ca_dir(&dir).build("h").unwrap_err();
+        assert!(err.to_string().contains("no *.pem or *.crt"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
