@@ -3,9 +3,10 @@
 //! One task per client owns the socket, the timers and the channels. Each turn it waits for
 //! one input (a command from a [`Client`](crate::Client), a dropped
 //! [`Subscription`](crate::Subscription), bytes from the server, the dial finishing, the
-//! reconnect delay or a protocol deadline), feeds it to the protocol core, writes everything
-//! the core wants written in one batch, and then hands outcomes and messages to their
-//! waiters. A lost connection is redialed after the [`Delays`] backoff.
+//! reconnect delay, room in a full subscription stream or a protocol deadline), feeds it to
+//! the protocol core, hands outcomes and messages to their waiters (releasing the
+//! acknowledgements of messages placed), and writes everything the core wants written in one
+//! batch. A lost connection is redialed after the [`Delays`] backoff.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -170,16 +171,18 @@ impl Connection {
     }
 
     async fn next_input(&mut self, link: &mut Link) -> Input {
-        // Backpressure: while a message waits for room, nothing more is read (but CONNACK).
-        let blocked = self.deliveries.is_blocked();
-        self.protocol.set_reading_paused(blocked);
-        let reading = !blocked || !self.protocol.is_connected();
+        // Backpressure is the server's in-flight window; reading stops (but for CONNACK)
+        // only when far too many messages wait for room.
+        let paused = self.deliveries.should_pause();
+        self.protocol.set_reading_paused(paused);
+        let reading = !paused || !self.protocol.is_connected();
+        let waiting = self.deliveries.is_waiting();
         let room = self.deliveries.room();
         let deadline = self.protocol.poll_timeout();
         let commands_open = self.commands_open;
         tokio::select! {
             input = link_input(link), if reading => input,
-            () = room, if blocked => Input::Room,
+            () = room, if waiting => Input::Room,
             command = self.commands.recv(), if commands_open => Input::Command(command),
             key = self.releases.recv() => Input::Release(key),
             () = sleep_until(deadline) => Input::Timeout,

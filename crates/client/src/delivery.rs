@@ -5,9 +5,13 @@
 //! - Messages are placed in the order they arrived, and their PUBACK/PUBREC are released in
 //!   that order [MQTT-4.6.0-2, MQTT-4.6.0-3].
 //! - QoS 1 and 2 messages are never dropped once acknowledged. When a target stream is full,
-//!   the message waits at the head of the queue; the connection task stops reading from the
-//!   server until the stream has room, so the server's in-flight window (the client's
-//!   Receive Maximum) holds back the rest. QoS 0 messages for a full stream are dropped and
+//!   the message waits, unacknowledged, at the head of the queue and those after it wait
+//!   behind it; the server's in-flight window (the client's Receive Maximum) then holds back
+//!   further messages. The connection goes on reading meanwhile, so acknowledgements of the
+//!   client's own publishes still arrive (an application that publishes before it reads its
+//!   full stream does not deadlock); only when [`MAX_WAITING`] messages wait (a server
+//!   ignoring its window) does it stop reading.
+//! - QoS 0 messages never wait: placed at once, or dropped when their stream is full and
 //!   counted in [`Subscription::dropped`](crate::Subscription::dropped).
 //! - A QoS 1/2 message that no stream wants yet (a resumed session delivering what it
 //!   queued before the application subscribed again) waits in the *unrouted* buffer; a new
@@ -24,6 +28,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use crate::message::Message;
 use crate::protocol::{HeldAck, SubKey};
 use crate::subscription::Sink;
+
+/// Messages waiting for room at which the connection task stops reading from the server.
+pub(crate) const MAX_WAITING: usize = 4096;
 
 /// One incoming message on its way to its streams.
 #[derive(Debug)]
@@ -99,16 +106,37 @@ impl Deliveries {
         message: Option<Message>,
         ack: Option<HeldAck>,
     ) {
-        self.queue.push_back(Pending {
+        let mut pending = Pending {
             targets,
             message,
             ack,
-        });
+        };
+        let qos0 = pending.ack.is_none()
+            && pending
+                .message
+                .as_ref()
+                .is_some_and(|m| m.qos == QoS::AtMostOnce);
+        if qos0 {
+            // Never waits: placed now (or dropped and counted), whatever is queued.
+            place(
+                &mut pending,
+                &self.sinks,
+                &mut self.unrouted,
+                self.unrouted_capacity,
+            );
+            return;
+        }
+        self.queue.push_back(pending);
     }
 
-    /// Whether messages wait for room (the connection task then stops reading).
-    pub(crate) fn is_blocked(&self) -> bool {
+    /// Whether messages wait for room.
+    pub(crate) fn is_waiting(&self) -> bool {
         !self.queue.is_empty()
+    }
+
+    /// Whether so many wait that the connection task should stop reading.
+    pub(crate) fn should_pause(&self) -> bool {
+        self.queue.len() >= MAX_WAITING
     }
 
     /// Messages waiting for a subscription.
@@ -230,14 +258,15 @@ mod tests {
         let dropped = s.dropped.clone();
         d.add_stream(SubKey(1), &TopicFilter::try_from("a").unwrap(), s);
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
+        d.pump();
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtMostOnce)), None);
+        assert_eq!(dropped.load(Ordering::Relaxed), 1, "QoS 0 dropped at once");
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
         d.pump();
-        assert_eq!(dropped.load(Ordering::Relaxed), 1, "QoS 0 dropped");
-        assert!(d.is_blocked(), "the second QoS 1 message waits");
+        assert!(d.is_waiting(), "the second QoS 1 message waits");
         assert!(rx.try_recv().is_ok());
         d.pump();
-        assert!(!d.is_blocked());
+        assert!(!d.is_waiting());
         assert_eq!(rx.try_recv().map(|m| m.qos), Ok(QoS::AtLeastOnce));
     }
 
@@ -249,11 +278,11 @@ mod tests {
         }
         d.pump();
         assert_eq!(d.unrouted(), 2);
-        assert!(d.is_blocked(), "the third waits for room");
+        assert!(d.is_waiting(), "the third waits for room");
         let (s, mut rx) = sink(8);
         d.add_stream(SubKey(1), &TopicFilter::try_from("a/+").unwrap(), s);
         d.pump();
-        assert!(!d.is_blocked());
+        assert!(!d.is_waiting());
         let topics: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|m| m.topic.as_str().to_owned())
             .collect();

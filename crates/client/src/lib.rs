@@ -10,8 +10,8 @@
 //! connection state on a `watch` channel.
 //!
 //! Nothing acknowledged is dropped: PUBACK and PUBREC go out only once the message is in a
-//! stream; a full stream holds QoS 1/2 messages back by pausing reads (QoS 0 ones are
-//! dropped and counted), and messages a resumed session delivers before the application
+//! stream; a full stream holds QoS 1/2 messages back, unacknowledged, so that the server's
+//! in-flight window stops the flow (QoS 0 ones are dropped and counted), and messages a resumed session delivers before the application
 //! subscribes again wait for the subscription that matches them. TLS (rustls with aws-lc-rs)
 //! is set with [`ConnectOptions::tls`] or an `mqtts://` URL; [`ConnectOptions::store`] keeps
 //! QoS 1/2 messages in flight in a redb file so that they survive the process.

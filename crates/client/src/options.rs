@@ -307,8 +307,9 @@ impl ConnectOptions {
     /// Messages each [`Subscription`](crate::Subscription) holds for its reader. When it is
     /// full, QoS 0 messages for it are dropped (and counted in
     /// [`Subscription::dropped`](crate::Subscription::dropped)); a QoS 1 or 2 message waits,
-    /// unacknowledged, and the client reads nothing more from the server until the reader
-    /// makes room. Default 1,024.
+    /// unacknowledged, with the QoS 1/2 messages after it, until the reader makes room: the
+    /// server's in-flight window holds back the rest, while acknowledgements of the client's
+    /// own publishes still arrive. Default 1,024.
     pub fn subscription_capacity(mut self, messages: usize) -> Self {
         self.subscription_capacity = messages.max(1);
         self
@@ -318,8 +319,9 @@ impl ConnectOptions {
     /// session (Session Present) delivers what the server queued as soon as it reconnects,
     /// before the application has subscribed again. The next
     /// [`subscribe`](crate::Client::subscribe) whose filter matches takes them. When the
-    /// buffer is full the client stops reading from the server until a subscription takes
-    /// some, so subscribe to what your persistent session holds. Default 1,024.
+    /// buffer is full, further QoS 1/2 messages wait unacknowledged until a subscription
+    /// takes some (the server's in-flight window fills and it stops sending), so subscribe
+    /// to what your persistent session holds. Default 1,024.
     pub fn unrouted_buffer(mut self, messages: usize) -> Self {
         self.unrouted_buffer = messages;
         self

@@ -25,8 +25,8 @@ pub(crate) struct Sink {
 /// session, before any subscription wanted them. It holds at most
 /// [`subscription_capacity`](crate::ConnectOptions::subscription_capacity) messages; when a
 /// reader falls that far behind, newer QoS 0 messages for it are dropped and counted
-/// ([`Subscription::dropped`]), and a QoS 1 or 2 message waits unacknowledged while the
-/// client stops reading from the server (backpressure), so none is lost.
+/// ([`Subscription::dropped`]), and a QoS 1 or 2 message waits unacknowledged (the server's
+/// in-flight window is the backpressure), so none is lost.
 ///
 /// Dropping it unsubscribes (UNSUBSCRIBE is sent once no other stream uses the same
 /// filter). The stream ends when the client is closed.

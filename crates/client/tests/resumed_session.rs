@@ -1,6 +1,7 @@
 //! Nothing acknowledged is dropped: messages a resumed session (Session Present 1) delivers
 //! before the application subscribes again wait for that subscription, and a full
-//! subscription stream holds QoS 1/2 messages back (backpressure) instead of dropping them.
+//! subscription stream holds QoS 1/2 messages back, unacknowledged, instead of dropping them,
+//! without stopping the acknowledgements of the client's own publishes.
 
 mod common;
 
@@ -93,7 +94,7 @@ async fn queued_messages_wait_for_the_subscription_v311() {
     queued_messages_wait_for_the_subscription(ProtocolVersion::V3_1_1).await;
 }
 
-/// A reader that falls behind loses no QoS 1/2 message: the client stops reading until the
+/// A reader that falls behind loses no QoS 1/2 message: they wait unacknowledged until the
 /// stream has room, and the server's in-flight window holds the rest [MQTT-4.9.0-2].
 #[tokio::test]
 async fn a_full_stream_holds_qos1_and_qos2_back() {
@@ -141,6 +142,47 @@ async fn a_full_stream_holds_qos1_and_qos2_back() {
         payloads(&mut stream, 1).await,
         [("after".to_owned(), QoS::AtLeastOnce)]
     );
+}
+
+/// An application that publishes (and waits for PUBACK) before it reads its full stream
+/// does not deadlock: the client goes on reading, and only the messages for the full stream
+/// wait, unacknowledged.
+#[tokio::test]
+async fn a_full_stream_does_not_stop_acknowledgements_of_own_publishes() {
+    let broker = broker().await;
+    let addr = broker.local_addr();
+    let app = Client::connect(options(addr, ProtocolVersion::V5).subscription_capacity(1))
+        .await
+        .expect("connects");
+    let mut requests = app
+        .subscribe("requests", QoS::AtLeastOnce)
+        .await
+        .expect("subscribed");
+    let other = Client::connect(options(addr, ProtocolVersion::V5))
+        .await
+        .expect("connects");
+    for n in 0..10 {
+        within(
+            "publish",
+            other.publish("requests", format!("r{n}"), QoS::AtLeastOnce, false),
+        )
+        .await
+        .expect("published");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for n in 0..3 {
+        within(
+            "own publish while the stream is full",
+            app.publish("replies", format!("p{n}"), QoS::AtLeastOnce, false),
+        )
+        .await
+        .expect("PUBACK arrives");
+    }
+    let got = payloads(&mut requests, 10).await;
+    let want: Vec<(String, QoS)> = (0..10)
+        .map(|n| (format!("r{n}"), QoS::AtLeastOnce))
+        .collect();
+    assert_eq!(got, want);
 }
 
 /// QoS 0 is the exception: a full stream drops and counts it rather than stalling.

@@ -5,7 +5,7 @@
 //! when CONNACK carries one [MQTT-3.1.2-21]. If nothing arrives within the ping timeout of a
 //! PINGREQ, the connection is dead and the client closes it (§3.12.4 "should close"). Any
 //! packet from the server counts as an answer: it proves the connection alive. While the
-//! client itself has stopped reading (backpressure from a full subscription), an unanswered
+//! client itself has stopped reading (thousands of messages waiting for full streams), an unanswered
 //! PINGREQ proves nothing: the deadline is re-armed instead.
 
 use std::time::{Duration, Instant};

@@ -499,8 +499,8 @@ impl Protocol {
         }
     }
 
-    /// The connection task stops reading while a message waits for room (backpressure);
-    /// an unanswered PINGREQ then does not mean the connection is dead.
+    /// The connection task stopped reading (too many messages wait for room in full
+    /// streams); an unanswered PINGREQ then does not mean the connection is dead.
     pub(crate) fn set_reading_paused(&mut self, paused: bool) {
         self.keep_alive.set_paused(paused);
     }
