@@ -189,6 +189,7 @@ async fn connected<S>(
         waiting_since: now(),
         durable: false,
         reauth: authenticated.as_ref().map(Reauth::new),
+        sent: (0, 0),
     };
     conn.queue(&connack);
     if claim.session_present {
@@ -297,6 +298,8 @@ struct Connection<'a> {
     durable: bool,
     /// Re-authentication, when the client authenticated with a method at CONNECT.
     reauth: Option<Reauth>,
+    /// Packets and PUBLISHes queued in this step, added to the shared counters at its end.
+    sent: (u64, u64),
 }
 
 impl Connection<'_> {
@@ -308,9 +311,9 @@ impl Connection<'_> {
     /// Encodes a packet into the write buffer.
     fn queue(&mut self, packet: &Packet) {
         if packet.encode(self.version, self.out.buf_mut()).is_ok() {
-            Metrics::add(&self.hub.metrics.messages_sent, 1);
+            self.sent.0 += 1;
             if matches!(packet, Packet::Publish(_)) {
-                Metrics::add(&self.hub.metrics.publish_sent, 1);
+                self.sent.1 += 1;
             }
         }
     }
@@ -319,6 +322,9 @@ impl Connection<'_> {
     /// change its acknowledgements promise, and behind the routing gate while deliveries
     /// wait for room.
     fn end_step(&mut self, session: &mut Session) {
+        let (packets, publishes) = std::mem::take(&mut self.sent);
+        Metrics::add(&self.hub.metrics.messages_sent, packets);
+        Metrics::add(&self.hub.metrics.publish_sent, publishes);
         let durable = session.take_durable() | std::mem::take(&mut self.durable);
         let barrier = match (durable, &self.hub.store) {
             (true, Some(store)) => Some(store.barrier()),
@@ -430,8 +436,8 @@ impl Connection<'_> {
     }
 
     /// Hands one delivery to the session, counting it if the session drops it.
-    fn deliver(&self, session: &mut Session, delivery: crate::message::Delivery) {
-        if !session.deliver(now(), delivery) {
+    fn deliver(&self, session: &mut Session, delivery: crate::message::Delivery, now: Instant) {
+        if !session.deliver(now, delivery) {
             Metrics::add(&self.hub.metrics.publish_dropped, 1);
         }
     }
@@ -440,11 +446,12 @@ impl Connection<'_> {
     /// buffer have room.
     fn pull_mailbox(&mut self, session: &mut Session, batch: &mut Vec<crate::message::Delivery>) {
         let mailbox = session.state().mailbox.clone();
+        let now = now();
         while self.pending_out() < WRITE_HIGH_WATER {
             let free = session.window_free();
             if free == 0 {
                 match mailbox.pop_qos0() {
-                    Some(delivery) => self.deliver(session, delivery),
+                    Some(delivery) => self.deliver(session, delivery, now),
                     None => break,
                 }
                 continue;
@@ -454,7 +461,7 @@ impl Connection<'_> {
                 break;
             }
             for delivery in batch.drain(..) {
-                self.deliver(session, delivery);
+                self.deliver(session, delivery, now);
             }
             if self.run_actions(session).is_some() {
                 break;
@@ -544,31 +551,37 @@ impl Connection<'_> {
         session: &mut Session,
         max: usize,
     ) -> Result<(), End> {
-        loop {
+        // One clock read and one update of the shared counters per batch, not per packet.
+        let now = now();
+        let (mut packets, mut publishes) = (0, 0);
+        let result = loop {
             match tern_codec::decode(rbuf, self.version, max) {
                 Ok(Some(packet)) => {
-                    Metrics::add(&self.hub.metrics.messages_received, 1);
+                    packets += 1;
                     if matches!(packet, Packet::Publish(_)) {
-                        Metrics::add(&self.hub.metrics.publish_received, 1);
+                        publishes += 1;
                     }
                     match (packet, &mut self.reauth) {
                         (Packet::Auth(auth), Some(reauth)) => {
-                            session.received(now());
+                            session.received(now);
                             match reauth.handle(auth) {
                                 Ok(reply) => self.queue(&Packet::Auth(reply)),
                                 Err(failure) => session.fail(failure.reason, failure.why),
                             }
                         }
-                        (packet, _) => session.handle_packet(now(), packet),
+                        (packet, _) => session.handle_packet(now, packet),
                     }
                     if session.is_closed() {
-                        return Ok(());
+                        break Ok(());
                     }
                 }
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(End::Malformed(e)),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(End::Malformed(e)),
             }
-        }
+        };
+        Metrics::add(&self.hub.metrics.messages_received, packets);
+        Metrics::add(&self.hub.metrics.publish_received, publishes);
+        result
     }
 }
 
