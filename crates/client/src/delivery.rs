@@ -11,8 +11,9 @@
 //!   client's own publishes still arrive (an application that publishes before it reads its
 //!   full stream does not deadlock); only when [`MAX_WAITING`] messages wait (a server
 //!   ignoring its window) does it stop reading.
-//! - QoS 0 messages never wait: placed at once, or dropped when their stream is full and
-//!   counted in [`Subscription::dropped`](crate::Subscription::dropped).
+//! - QoS 0 messages never wait: placed at once (after the messages before them, unless those
+//!   wait for a full stream), or dropped when their stream is full and counted in
+//!   [`Subscription::dropped`](crate::Subscription::dropped).
 //! - A QoS 1/2 message that no stream wants yet (a resumed session delivering what it
 //!   queued before the application subscribed again) waits in the *unrouted* buffer; a new
 //!   subscription takes the messages its filter matches from there. When the buffer is full
@@ -49,6 +50,8 @@ pub(crate) struct Deliveries {
     queue: VecDeque<Pending>,
     unrouted: VecDeque<Message>,
     unrouted_capacity: usize,
+    /// Acknowledgements of messages placed, to hand out in order.
+    acks: Vec<HeldAck>,
 }
 
 impl Deliveries {
@@ -59,6 +62,7 @@ impl Deliveries {
             queue: VecDeque::new(),
             unrouted: VecDeque::new(),
             unrouted_capacity,
+            acks: Vec::new(),
         }
     }
 
@@ -117,7 +121,9 @@ impl Deliveries {
                 .as_ref()
                 .is_some_and(|m| m.qos == QoS::AtMostOnce);
         if qos0 {
-            // Never waits: placed now (or dropped and counted), whatever is queued.
+            // Never waits: placed now (or dropped and counted), after what can go before
+            // it; it overtakes only messages waiting for a full stream.
+            self.advance();
             place(
                 &mut pending,
                 &self.sinks,
@@ -148,7 +154,12 @@ impl Deliveries {
     /// Places as many queued messages as there is room for; returns the acknowledgements
     /// to send, in order.
     pub(crate) fn pump(&mut self) -> Vec<HeldAck> {
-        let mut acks = Vec::new();
+        self.advance();
+        std::mem::take(&mut self.acks)
+    }
+
+    /// Places what it can, keeping the acknowledgements for [`Deliveries::pump`].
+    fn advance(&mut self) {
         while let Some(head) = self.queue.front_mut() {
             if place(
                 head,
@@ -159,10 +170,9 @@ impl Deliveries {
                 break;
             }
             if let Some(ack) = self.queue.pop_front().and_then(|p| p.ack) {
-                acks.push(ack);
+                self.acks.push(ack);
             }
         }
-        acks
     }
 
     /// Resolves when the head of the queue may be placed: at once when its stream has a
@@ -268,6 +278,20 @@ mod tests {
         d.pump();
         assert!(!d.is_waiting());
         assert_eq!(rx.try_recv().map(|m| m.qos), Ok(QoS::AtLeastOnce));
+    }
+
+    #[test]
+    fn qos0_keeps_its_place_behind_messages_that_can_be_placed() {
+        let mut d = Deliveries::new(10);
+        let (s, mut rx) = sink(8);
+        d.add_stream(SubKey(1), &TopicFilter::try_from("a").unwrap(), s);
+        d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
+        d.push(vec![SubKey(1)], Some(message("a", QoS::AtMostOnce)), None);
+        d.pump();
+        let order: Vec<QoS> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|m| m.qos)
+            .collect();
+        assert_eq!(order, [QoS::AtLeastOnce, QoS::AtMostOnce]);
     }
 
     #[test]
