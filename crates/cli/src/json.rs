@@ -4,8 +4,8 @@
 //! Rules (mosquitto_sub 2.0 built with cJSON):
 //! - Fields in order: `tst` (local time, microseconds, then `Z` and the UTC offset, as
 //!   mosquitto writes it), `topic`, `qos`, `retain` (0/1), `payloadlen`, `properties` (only
-//!   when the message has any), `payload`. mosquitto adds `mid` for QoS 1/2; tern-client does
-//!   not report packet identifiers, so it is left out.
+//!   when the message has any), `payload`; `mid`, the packet identifier, after `payloadlen`
+//!   for QoS 1/2 messages.
 //! - Properties in the order the tern codec encodes them, named as mosquitto names them;
 //!   user properties as one object, repeated names repeated.
 //! - `%j`: the payload as a string, bytes above 0x7F copied as they are, `null` when empty.
@@ -145,6 +145,9 @@ pub(crate) fn message(message: &Message, tst: String, payload: Payload) -> Resul
             Value::Int(message.payload.len() as i64),
         ),
     ];
+    if let Some(id) = message.packet_id {
+        members.push(("mid".to_owned(), Value::Int(id.get().into())));
+    }
     let properties = properties(message);
     if !properties.is_empty() {
         members.push(("properties".to_owned(), Value::Object(properties)));

@@ -279,6 +279,31 @@ fn json_matches_mosquitto_sub(broker: Broker) {
 }
 on_both_brokers!(json_matches_mosquitto_sub, json_matches_mosquitto_sub);
 
+/// `%j` of QoS 1 deliveries carries `mid`, the packet identifier, where mosquitto_sub puts
+/// it (after `payloadlen`), and `%m` prints it.
+fn json_mid_matches_mosquitto_sub(broker: Broker) {
+    let port = broker.port();
+    for format in ["%j", "%m %q %p"] {
+        let args = [
+            "-V", "mqttv311", "-q", "1", "-t", "fmt/#", "-F", format, "-C", "3", "-W", "10",
+        ];
+        let theirs = mosquitto_sub(port, &args);
+        let ours = tern_sub(port, &args);
+        publish_samples(port);
+        let (theirs, ours) = (mosquitto_output(theirs), ours.finish(TIMEOUT));
+        assert!(theirs.text().contains("1 1 ") || theirs.text().contains("\"mid\":1"));
+        assert_eq!(
+            without_tst(&ours.text()),
+            without_tst(&theirs.text()),
+            "{format}"
+        );
+    }
+}
+on_both_brokers!(
+    json_mid_matches_mosquitto_sub,
+    json_mid_matches_mosquitto_sub
+);
+
 /// The JSON with `"tst":"..."` removed.
 fn without_tst(text: &str) -> String {
     let mut out = String::new();
