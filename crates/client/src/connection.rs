@@ -337,7 +337,9 @@ impl Connection {
                 }
                 Event::Subscribed((token, result)) => {
                     if let Some((key, reply)) = self.subscribes.remove(&token) {
-                        if result.is_err() {
+                        if result.is_ok() {
+                            self.deliveries.confirm(key);
+                        } else {
                             self.deliveries.remove_stream(key);
                         }
                         let _ = reply.send(result);

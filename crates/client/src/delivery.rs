@@ -11,15 +11,19 @@
 //!   client's own publishes still arrive (an application that publishes before it reads its
 //!   full stream does not deadlock); only when [`MAX_WAITING`] messages wait (a server
 //!   ignoring its window) does it stop reading.
-//! - QoS 0 messages never wait: placed at once (after the messages before them, unless those
-//!   wait for a full stream), or dropped when their stream is full and counted in
-//!   [`Subscription::dropped`](crate::Subscription::dropped).
+//! - QoS 0 messages never wait for a full stream: placed at once (after the messages before
+//!   them, unless those wait for a full stream), or dropped when their stream is full and
+//!   counted in [`Subscription::dropped`](crate::Subscription::dropped).
 //! - A QoS 1/2 message that no stream wants yet (a resumed session delivering what it
 //!   queued before the application subscribed again) waits in the *unrouted* buffer; a new
 //!   subscription takes the messages its filter matches from there. When the buffer is full
 //!   the queue stops, as for a full stream, until a subscription takes some.
+//! - A new stream receives nothing until its SUBACK: messages for it wait (one round trip).
+//!   Refused, or dropped before its SUBACK, it gives its messages back to the unrouted
+//!   buffer; a stream dropped later takes its waiting messages with it (they are
+//!   acknowledged: the application asked for them to end).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
@@ -47,6 +51,8 @@ struct Pending {
 #[derive(Debug)]
 pub(crate) struct Deliveries {
     sinks: HashMap<SubKey, Sink>,
+    /// Streams whose SUBACK has not come yet.
+    unconfirmed: HashSet<SubKey>,
     queue: VecDeque<Pending>,
     unrouted: VecDeque<Message>,
     unrouted_capacity: usize,
@@ -59,6 +65,7 @@ impl Deliveries {
     pub(crate) fn new(unrouted_capacity: usize) -> Self {
         Deliveries {
             sinks: HashMap::new(),
+            unconfirmed: HashSet::new(),
             queue: VecDeque::new(),
             unrouted: VecDeque::new(),
             unrouted_capacity,
@@ -70,6 +77,7 @@ impl Deliveries {
     /// in the buffer ahead of anything queued, and those still queued in their place.
     pub(crate) fn add_stream(&mut self, key: SubKey, filter: &TopicFilter, sink: Sink) {
         self.sinks.insert(key, sink);
+        self.unconfirmed.insert(key);
         for pending in &mut self.queue {
             let unrouted = pending.targets.is_empty();
             if unrouted
@@ -98,9 +106,24 @@ impl Deliveries {
         }
     }
 
-    /// Stream `key` is gone (dropped, or its subscribe failed).
+    /// The server acknowledged stream `key`: its messages go to it.
+    pub(crate) fn confirm(&mut self, key: SubKey) {
+        self.unconfirmed.remove(&key);
+    }
+
+    /// Stream `key` is gone: dropped, or its subscribe failed (see the module rules).
     pub(crate) fn remove_stream(&mut self, key: SubKey) {
+        let give_back = self.unconfirmed.remove(&key);
         self.sinks.remove(&key);
+        for pending in &mut self.queue {
+            if !pending.targets.contains(&key) {
+                continue;
+            }
+            pending.targets.retain(|&k| k != key);
+            if pending.targets.is_empty() && !give_back {
+                pending.message = None;
+            }
+        }
     }
 
     /// Queues an incoming message (see [`crate::protocol::Event::Message`]).
@@ -121,15 +144,26 @@ impl Deliveries {
                 .as_ref()
                 .is_some_and(|m| m.qos == QoS::AtMostOnce);
         if qos0 {
-            // Never waits: placed now (or dropped and counted), after what can go before
-            // it; it overtakes only messages waiting for a full stream.
+            // Never waits for a full stream: placed now (or dropped and counted), after what
+            // can go before it, overtaking only messages that wait for a full stream. It
+            // does wait for a stream's SUBACK, in order.
             self.advance();
-            place(
-                &mut pending,
-                &self.sinks,
-                &mut self.unrouted,
-                self.unrouted_capacity,
-            );
+            let head_waits_for_suback = self
+                .queue
+                .front()
+                .and_then(|head| head.targets.first())
+                .is_some_and(|key| self.unconfirmed.contains(key));
+            if head_waits_for_suback
+                || place(
+                    &mut pending,
+                    &self.sinks,
+                    &self.unconfirmed,
+                    &mut self.unrouted,
+                    self.unrouted_capacity,
+                )
+            {
+                self.queue.push_back(pending);
+            }
             return;
         }
         self.queue.push_back(pending);
@@ -164,6 +198,7 @@ impl Deliveries {
             if place(
                 head,
                 &self.sinks,
+                &self.unconfirmed,
                 &mut self.unrouted,
                 self.unrouted_capacity,
             ) {
@@ -184,6 +219,8 @@ impl Deliveries {
             head.message.as_ref()?;
             head.targets.first().copied()
         });
+        // A stream waiting for its SUBACK: the SUBACK wakes the task.
+        let target = target.filter(|key| !self.unconfirmed.contains(key));
         let sender = target.map(|key| self.sinks.get(&key).map(|s| s.messages.clone()));
         async move {
             match sender {
@@ -208,6 +245,7 @@ impl Deliveries {
 fn place(
     head: &mut Pending,
     sinks: &HashMap<SubKey, Sink>,
+    unconfirmed: &HashSet<SubKey>,
     unrouted: &mut VecDeque<Message>,
     unrouted_capacity: usize,
 ) -> bool {
@@ -223,6 +261,9 @@ fn place(
         return false;
     }
     while let Some(&key) = head.targets.first() {
+        if unconfirmed.contains(&key) {
+            return true;
+        }
         if let Some(sink) = sinks.get(&key) {
             match sink.messages.try_send(message.clone()) {
                 Ok(()) | Err(TrySendError::Closed(_)) => {}
@@ -267,6 +308,7 @@ mod tests {
         let (s, mut rx) = sink(1);
         let dropped = s.dropped.clone();
         d.add_stream(SubKey(1), &TopicFilter::try_from("a").unwrap(), s);
+        d.confirm(SubKey(1));
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
         d.pump();
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtMostOnce)), None);
@@ -281,10 +323,46 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_stream_gives_its_messages_back() {
+        let mut d = Deliveries::new(10);
+        d.push(Vec::new(), Some(message("a/1", QoS::AtLeastOnce)), None);
+        d.pump();
+        let (s, _rx) = sink(8);
+        d.add_stream(SubKey(1), &TopicFilter::try_from("a/#").unwrap(), s);
+        d.push(
+            vec![SubKey(1)],
+            Some(message("a/2", QoS::AtLeastOnce)),
+            None,
+        );
+        d.pump();
+        assert_eq!(d.unrouted(), 0, "taken by the new stream");
+        d.remove_stream(SubKey(1));
+        d.pump();
+        assert_eq!(d.unrouted(), 2, "both wait for the next subscription");
+
+        let (s, mut rx) = sink(8);
+        d.add_stream(SubKey(2), &TopicFilter::try_from("a/#").unwrap(), s);
+        d.confirm(SubKey(2));
+        d.pump();
+        assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), 2);
+        // A confirmed stream that is dropped takes its waiting messages with it.
+        d.push(
+            vec![SubKey(2)],
+            Some(message("a/3", QoS::AtLeastOnce)),
+            None,
+        );
+        drop(rx);
+        d.remove_stream(SubKey(2));
+        d.pump();
+        assert_eq!((d.unrouted(), d.is_waiting()), (0, false));
+    }
+
+    #[test]
     fn qos0_keeps_its_place_behind_messages_that_can_be_placed() {
         let mut d = Deliveries::new(10);
         let (s, mut rx) = sink(8);
         d.add_stream(SubKey(1), &TopicFilter::try_from("a").unwrap(), s);
+        d.confirm(SubKey(1));
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtLeastOnce)), None);
         d.push(vec![SubKey(1)], Some(message("a", QoS::AtMostOnce)), None);
         d.pump();
@@ -305,6 +383,9 @@ mod tests {
         assert!(d.is_waiting(), "the third waits for room");
         let (s, mut rx) = sink(8);
         d.add_stream(SubKey(1), &TopicFilter::try_from("a/+").unwrap(), s);
+        d.pump();
+        assert!(rx.try_recv().is_err(), "nothing before the SUBACK");
+        d.confirm(SubKey(1));
         d.pump();
         assert!(!d.is_waiting());
         let topics: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
