@@ -85,7 +85,10 @@ fn check_session(out: &tools::Output, server: &str, id: &str, version: &str) {
         !lines.iter().any(|l| l == "shell/a after unsubscribe"),
         "{lines:#?}"
     );
-    assert!(!lines.iter().any(|l| l.contains("never")), "read after exit");
+    assert!(
+        !lines.iter().any(|l| l.contains("never")),
+        "read after exit"
+    );
     // The missing option is named, with the script's line number; the session went on.
     assert!(
         out.errors().contains(
@@ -156,7 +159,10 @@ fn scripted_session_against_mosquitto() {
         if text.contains("Received DISCONNECT from shell-mosquitto") {
             break;
         }
-        assert!(Instant::now() < deadline, "no DISCONNECT in mosquitto's log:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "no DISCONNECT in mosquitto's log:\n{text}"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -214,6 +220,27 @@ fn retained_messages_and_reconnecting() {
 }
 
 #[test]
+fn lost_connection_is_reported_and_the_shell_goes_on() {
+    let mut broker = Tern::start(&[]);
+    let port = broker.port;
+    let script = "subscribe -t lost/#\nwait --timeout 20\npublish -t lost/a x\nsubscriptions\n";
+    let mut shell = Client::spawn(tern(port, &["shell"]), Some(script.as_bytes()));
+    shell.wait_for_stdout("subscribed to 'lost/#'");
+    broker.terminate();
+    let out = shell.finish(TIMEOUT);
+    let errors = out.errors();
+    for expected in [
+        &format!("connection to 127.0.0.1:{port} lost; type 'connect' to connect again") as &str,
+        "Error: line 2: wait: 0 of 1 messages arrived, and no more can: not connected",
+        "Error: line 3: not connected; use 'connect [URL]' first",
+        "Error: line 4: not connected",
+    ] {
+        assert!(errors.contains(expected), "no {expected:?} in:\n{errors}");
+    }
+    assert_eq!(out.code(), Some(1));
+}
+
+#[test]
 fn failed_commands_do_not_end_the_session_and_set_the_status() {
     let closed = free_port();
     let script = format!(
@@ -236,12 +263,12 @@ fn failed_commands_do_not_end_the_session_and_set_the_status() {
         "Error: line 4: not connected",
         "Error: line 5: invalid URL 'mqtts://127.0.0.1'",
     ] {
-        assert!(
-            errors.contains(expected),
-            "no {expected:?} in:\n{errors}"
-        );
+        assert!(errors.contains(expected), "no {expected:?} in:\n{errors}");
     }
-    assert!(out.text().contains("usage: unsubscribe --topic FILTER"), "{out:#?}");
+    assert!(
+        out.text().contains("usage: unsubscribe --topic FILTER"),
+        "{out:#?}"
+    );
     assert_eq!(out.code(), Some(1));
     // No escape codes and no prompt when stdin is not a terminal.
     assert!(!out.text().contains('\u{1b}') && !out.text().contains("tern>"));
@@ -252,7 +279,10 @@ fn failed_commands_do_not_end_the_session_and_set_the_status() {
     let out = Client::spawn(command, Some(b"bogus\nhelp\n")).finish(TIMEOUT);
     assert_eq!(out.code(), Some(1));
     assert!(out.errors().contains("line 1: unknown command 'bogus'"));
-    assert!(!out.text().contains("commands:"), "help ran after the failure");
+    assert!(
+        !out.text().contains("commands:"),
+        "help ran after the failure"
+    );
 }
 
 #[test]
@@ -264,10 +294,19 @@ fn invalid_filter_is_explained_when_connected() {
         "subscribe -t a/#/b\npublish -t a/+ x\nsubscriptions\n",
     );
     let errors = out.errors();
-    assert!(errors.contains("line 1: subscribe to 'a/#/b' failed"), "{errors}");
+    assert!(
+        errors.contains("line 1: subscribe to 'a/#/b' failed"),
+        "{errors}"
+    );
     assert!(errors.contains("'#' may only end a filter"), "{errors}");
-    assert!(errors.contains("line 2: publish to 'a/+' failed"), "{errors}");
-    assert!(out.lines().contains(&"no subscriptions".to_owned()), "{out:#?}");
+    assert!(
+        errors.contains("line 2: publish to 'a/+' failed"),
+        "{errors}"
+    );
+    assert!(
+        out.lines().contains(&"no subscriptions".to_owned()),
+        "{out:#?}"
+    );
     assert_eq!(out.code(), Some(1));
 }
 
@@ -323,7 +362,9 @@ impl Pty {
         thread::spawn(move || {
             let mut chunk = [0u8; 4096];
             while let Ok(n @ 1..) = output.read(&mut chunk) {
-                sink.lock().expect("screen lock").extend_from_slice(&chunk[..n]);
+                sink.lock()
+                    .expect("screen lock")
+                    .extend_from_slice(&chunk[..n]);
             }
         });
         Pty {
@@ -338,9 +379,14 @@ impl Pty {
         self.input.flush().expect("flush");
     }
 
+    /// The screen output as written, escape sequences included.
+    fn raw(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().expect("screen lock")).into_owned()
+    }
+
     /// The screen output without escape sequences.
     fn text(&self) -> String {
-        strip_escapes(&String::from_utf8_lossy(&self.screen.lock().expect("screen lock")))
+        strip_escapes(&self.raw())
     }
 
     /// Waits until the text after byte `from` contains `needle`; returns where it ends.
@@ -423,6 +469,16 @@ fn message_appears_above_a_half_typed_line_at_a_terminal() {
     // drawn again below it.
     at = pty.wait_for(at, "pty/news incoming\n");
     at = pty.wait_for(at, &format!("{prompt}publish -t pty/typed half"));
+    // Before the message, the half-typed row was cleared (carriage return, erase), not
+    // continued: nothing printable lies between the typed text and the message.
+    let raw = pty.raw();
+    let message = raw.find("pty/news incoming").expect("message on screen");
+    let typed = raw[..message].rfind("half").expect("typed text before it") + "half".len();
+    let between = &raw[typed..message];
+    assert!(
+        between.contains('\r') && between.contains("\u{1b}[") && strip_escapes(between).is_empty(),
+        "{between:?}"
+    );
 
     // Typing goes on where it stopped; the finished line is one command.
     pty.type_text(" done\r");
@@ -434,6 +490,23 @@ fn message_appears_above_a_half_typed_line_at_a_terminal() {
     pty.wait_for(at, &format!("{prompt}subscri"));
     pty.type_text("\u{15}"); // Ctrl-U clears the line.
 
+    // Ctrl-C stops a command that waits, and the shell goes on.
+    pty.type_text("wait --count 100 --timeout 60\r");
+    at = pty.wait_for(at, "wait --count 100 --timeout 60\n");
+    // Sent again until it lands: one sent before the command started is not a signal yet.
+    let deadline = Instant::now() + TIMEOUT;
+    while !pty.text()[at..].contains("Error: interrupted") {
+        assert!(
+            Instant::now() < deadline,
+            "Ctrl-C did not stop wait:\n{}",
+            pty.text()
+        );
+        pty.type_text("\u{3}");
+        thread::sleep(Duration::from_millis(300));
+    }
+    at = pty.wait_for(at, "Error: interrupted");
+    at = pty.wait_for(at, &prompt);
+
     // Ctrl-D leaves, after DISCONNECT.
     pty.type_text("\u{4}");
     pty.wait_for(at, &format!("disconnected from 127.0.0.1:{port}"));
@@ -442,12 +515,19 @@ fn message_appears_above_a_half_typed_line_at_a_terminal() {
         if let Ok(Some(status)) = pty.child.try_wait() {
             break status;
         }
-        assert!(Instant::now() < deadline, "tern shell did not exit:\n{}", pty.text());
+        assert!(
+            Instant::now() < deadline,
+            "tern shell did not exit:\n{}",
+            pty.text()
+        );
         thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}\n{}", pty.text());
     // The history file holds the commands typed.
     let history = std::fs::read_to_string(data.join("tern/shell_history")).expect("history");
     assert!(history.contains("subscribe -t pty/#"), "{history}");
-    assert!(history.contains("publish -t pty/typed half done"), "{history}");
+    assert!(
+        history.contains("publish -t pty/typed half done"),
+        "{history}"
+    );
 }

@@ -45,10 +45,13 @@ use parse::ConnectArgs;
     after_help = help::AFTER_HELP
 )]
 pub(crate) struct ShellArgs {
-    /// Broker to connect to at start: mqtt://[user[:password]@]host[:port] or host[:port].
-    /// Given this or any connection option, the shell connects at once; else type
-    /// 'connect'.
-    #[arg(value_name = "URL")]
+    // The URL's form in the help would read as doc links, so it is given as `help`.
+    #[arg(
+        value_name = "URL",
+        help = "Broker to connect to at start: mqtt://[user[:password]@]host[:port] or \
+                host[:port]. Given this or any connection option, the shell connects at once; \
+                else type 'connect'."
+    )]
     url: Option<String>,
     /// Broker host (default localhost).
     #[arg(short = 'h', long = "host", value_name = "HOST")]

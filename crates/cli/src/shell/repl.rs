@@ -143,7 +143,9 @@ async fn interrupt(scripted: bool) {
     }
 }
 
-/// SIGINT and SIGTERM, listened for in scripts only.
+/// SIGINT and SIGTERM, listened for in scripts only. At a terminal only SIGINT's handler is
+/// installed, at once, so that a Ctrl-C between two commands cannot kill the shell (and
+/// leave the terminal in raw mode); [`interrupt`] listens while a command runs.
 struct Signals {
     #[cfg(unix)]
     streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
