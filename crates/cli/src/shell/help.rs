@@ -27,8 +27,8 @@ no prompt and no escape codes; one command per line, '#' starts a comment;
 results and messages ('topic payload', payload as received) on stdout, errors on
 stderr with the line number. A failed command does not stop the script (unless
 --exit-on-error); the exit status is 1 if any command failed, else 0. The end of
-the input disconnects, as 'exit' does. Use 'wait' to see messages that are still
-on their way.";
+the input disconnects, as 'exit' does; SIGINT or SIGTERM disconnects and exits
+with 130 or 143. Use 'wait' to see messages that are still on their way.";
 
 /// The text of `help` (no topic) or `help COMMAND`.
 pub(crate) fn render(topic: Option<&str>) -> String {
