@@ -185,9 +185,7 @@ impl Session {
     }
 
     fn link(&self) -> Result<&Link, String> {
-        self.link
-            .as_ref()
-            .ok_or_else(|| "not connected; use 'connect [URL]' first".to_owned())
+        self.link.as_ref().ok_or_else(not_connected)
     }
 
     async fn connect(&mut self, args: &ConnectArgs, out: &mut Output) -> Result<(), String> {
@@ -290,10 +288,7 @@ impl Session {
     }
 
     async fn unsubscribe(&mut self, filter: &str, out: &mut Output) -> Result<(), String> {
-        self.link()?;
-        let Some(link) = &mut self.link else {
-            return Ok(());
-        };
+        let link = self.link.as_mut().ok_or_else(not_connected)?;
         let Some(index) = link.subscriptions.iter().position(|s| s.filter == filter) else {
             return Err(format!(
                 "not subscribed to '{filter}'; 'subscriptions' lists the filters"
@@ -410,6 +405,10 @@ fn is_copy(subscriptions: &[Subscribed], index: usize, message: &Message) -> boo
     earlier
         .iter()
         .any(|s| s.stream.filter().matches(&message.topic))
+}
+
+fn not_connected() -> String {
+    "not connected; use 'connect [URL]' first".to_owned()
 }
 
 /// "3.1", "3.1.1" or "5.0".
