@@ -5,7 +5,7 @@
 //! `docs/configuration.md` lists every key; keep the two in step.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,6 +22,11 @@ pub struct Config {
     pub mqtt: Features,
     /// Seconds between `$SYS/broker/...` updates; 0 turns `$SYS` off.
     pub sys_interval: u64,
+    /// Whether sessions, queued messages and retained messages are kept on disk
+    /// (`docs/persistence.md`). Default true; `tern broker --in-memory` turns it off.
+    pub persistence: bool,
+    /// Directory of the store. Default `data`, relative to the working directory.
+    pub data_dir: PathBuf,
     /// Logging, applied by the `tern` binary.
     pub log: LogConfig,
 }
@@ -33,6 +38,8 @@ impl Default for Config {
             limits: Limits::default(),
             mqtt: Features::default(),
             sys_interval: 10,
+            persistence: true,
+            data_dir: PathBuf::from("data"),
             log: LogConfig::default(),
         }
     }
@@ -95,6 +102,10 @@ pub struct Limits {
     pub max_keep_alive: u16,
     /// Longest a persistent session is kept after its client leaves (seconds).
     pub max_session_expiry: u32,
+    /// Longest a publisher waits (seconds) for an online subscriber with a full queue to take
+    /// something before the message for that subscriber is dropped and counted; meanwhile
+    /// the publisher's acknowledgement waits and its connection is not read. 0: drop at once.
+    pub publish_wait: u64,
 }
 
 impl Default for Limits {
@@ -112,6 +123,7 @@ impl Default for Limits {
             max_client_id_length: 256,
             max_keep_alive: 0,
             max_session_expiry: 7 * 24 * 3600,
+            publish_wait: 10,
         }
     }
 }

@@ -6,11 +6,19 @@
 //! batch. Reading pauses while the write buffer is over its high-water mark, so a client that
 //! does not read cannot make the broker buffer without bound. When the connection ends it
 //! publishes the will when the standard says so and hands the session back to the registry.
+//!
+//! With a store, bytes queued after a change that must be durable (a QoS 1/2 message queued
+//! for a persistent session, a QoS 2 state change, a subscription) are held behind
+//! a gate until the store's barrier says the change is on disk; the bytes before the gate
+//! go out meanwhile. A store that fails ends the connection without the held bytes, so no
+//! acknowledgement is ever sent for what was not stored.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use std::collections::VecDeque;
+
+use bytes::{Buf, BytesMut};
 use tern_codec::{Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -18,8 +26,9 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::clock::now;
 use crate::handshake::{self, Accepted, HandshakeError};
-use crate::hub::Hub;
+use crate::hub::{Hub, Waiting};
 use crate::metrics::Metrics;
+use crate::outbox::{Opened, Outbox};
 use crate::session::{Action, Session};
 
 /// Stop reading while this much is waiting to be written.
@@ -45,6 +54,8 @@ enum End {
     TakenOver,
     /// The broker is shutting down.
     Shutdown,
+    /// The store could not make a change durable.
+    Store,
 }
 
 /// Serves one client connection until it ends.
@@ -148,7 +159,11 @@ async fn connected<S>(
     let mut conn = Connection {
         hub: &hub,
         version,
-        wbuf: BytesMut::with_capacity(READ_CHUNK),
+        out: Outbox::with_capacity(READ_CHUNK),
+        sending: BytesMut::new(),
+        waiting: VecDeque::new(),
+        waiting_since: now(),
+        durable: false,
     };
     conn.queue(&connack);
     if claim.session_present {
@@ -207,8 +222,19 @@ async fn connected<S>(
             }
             true
         }
+        End::Store => {
+            warn!("disconnecting: the store failed, nothing more can be acknowledged");
+            if version.is_v5() {
+                conn.queue(&Packet::Disconnect(Disconnect::new(
+                    ReasonCode::UnspecifiedError,
+                )));
+            }
+            true
+        }
     };
+    conn.stop_waiting();
     if !matches!(end, End::Socket(_)) {
+        conn.end_step(&mut session);
         conn.flush(&mut writer).await;
     }
     let _ = writer.shutdown().await;
@@ -231,13 +257,27 @@ async fn connected<S>(
 struct Connection<'a> {
     hub: &'a Hub,
     version: ProtocolVersion,
-    wbuf: BytesMut,
+    /// What goes to the client, with its held parts.
+    out: Outbox,
+    /// Bytes taken from `out` that are being written.
+    sending: BytesMut,
+    /// Routed deliveries waiting for room in full subscriber queues, in order.
+    waiting: VecDeque<Waiting>,
+    /// When the first waiting delivery last made progress.
+    waiting_since: Instant,
+    /// Set when a routed message gave the store something to make durable.
+    durable: bool,
 }
 
 impl Connection<'_> {
+    /// Bytes queued for the client and not yet written.
+    fn pending_out(&self) -> usize {
+        self.out.len() + self.sending.len()
+    }
+
     /// Encodes a packet into the write buffer.
     fn queue(&mut self, packet: &Packet) {
-        if packet.encode(self.version, &mut self.wbuf).is_ok() {
+        if packet.encode(self.version, self.out.buf_mut()).is_ok() {
             Metrics::add(&self.hub.metrics.messages_sent, 1);
             if matches!(packet, Packet::Publish(_)) {
                 Metrics::add(&self.hub.metrics.publish_sent, 1);
@@ -245,19 +285,81 @@ impl Connection<'_> {
         }
     }
 
-    /// Writes out the write buffer, best effort, on the way out.
+    /// Ends a processing step: what it queued waits behind a store barrier if it logged a
+    /// change its acknowledgements promise, and behind the routing gate while deliveries
+    /// wait for room.
+    fn end_step(&mut self, session: &mut Session) {
+        let durable = session.take_durable() | std::mem::take(&mut self.durable);
+        let barrier = match (durable, &self.hub.store) {
+            (true, Some(store)) => Some(store.barrier()),
+            _ => None,
+        };
+        self.out.end_step(barrier, !self.waiting.is_empty());
+    }
+
+    /// Queues waiting deliveries while their subscribers have room; once none waits, the
+    /// routing gate opens (behind a store barrier if they went to persistent sessions). A
+    /// delivery that has waited `limits.publish_wait` is dropped and counted.
+    fn retry_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let before = self.waiting.len();
+        let mut stored = self.hub.retry(&mut self.waiting);
+        let wait = std::time::Duration::from_secs(self.hub.config.limits.publish_wait);
+        if self.waiting.len() < before {
+            self.waiting_since = now();
+        } else if now().saturating_duration_since(self.waiting_since) >= wait {
+            warn!("a subscriber's queue stayed full for {wait:?}: dropping its copy");
+            self.hub.give_up(&mut self.waiting);
+            stored |= self.hub.retry(&mut self.waiting);
+            self.waiting_since = now();
+        }
+        if self.waiting.is_empty() {
+            let barrier = match (stored, &self.hub.store) {
+                (true, Some(store)) => Some(store.barrier()),
+                _ => None,
+            };
+            self.out.routed(barrier);
+        } else {
+            self.durable |= stored;
+        }
+    }
+
+    /// As the connection ends, queues what still waits without waiting more (dropping
+    /// what does not fit): the messages were routed before the publisher went away.
+    fn stop_waiting(&mut self) {
+        let limits = self.hub.queue_limits();
+        let mut stored = false;
+        for (mailbox, delivery) in self.waiting.drain(..) {
+            let persistent = mailbox.is_persistent() && delivery.qos != tern_codec::QoS::AtMostOnce;
+            match mailbox.push(delivery, limits) {
+                crate::mailbox::Pushed::Dropped => {
+                    Metrics::add(&self.hub.metrics.publish_dropped, 1)
+                }
+                _ => stored |= persistent,
+            }
+        }
+        self.durable |= stored;
+    }
+
+    /// Writes out the write buffer, best effort, on the way out: held bytes only once their
+    /// barriers answer.
     async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) {
+        let limit = std::time::Duration::from_secs(1);
+        self.out.settle(limit).await;
+        let rest = self.out.take_writable();
         let write = async {
-            stream.write_all(&self.wbuf).await?;
+            stream.write_all(&self.sending).await?;
+            stream.write_all(&rest).await?;
             stream.flush().await
         };
-        if tokio::time::timeout(std::time::Duration::from_secs(1), write)
-            .await
-            .is_ok()
-        {
-            Metrics::add(&self.hub.metrics.bytes_sent, self.wbuf.len() as u64);
+        if tokio::time::timeout(limit, write).await.is_ok() {
+            let n = self.sending.len() + rest.len();
+            Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
         }
-        self.wbuf.clear();
+        self.sending.clear();
+        self.out.clear();
     }
 
     /// Carries out the session's actions. Returns the end if one of them closes.
@@ -265,7 +367,12 @@ impl Connection<'_> {
         while let Some(action) = session.poll_action() {
             match action {
                 Action::Send(packet) => self.queue(&packet),
-                Action::Publish(message) => self.hub.publish(message),
+                Action::Publish(message) => {
+                    if self.waiting.is_empty() {
+                        self.waiting_since = now();
+                    }
+                    self.durable |= self.hub.route(message, &mut self.waiting);
+                }
                 Action::Subscribe {
                     subscription,
                     existed,
@@ -303,7 +410,7 @@ impl Connection<'_> {
     /// buffer have room.
     fn pull_mailbox(&mut self, session: &mut Session, batch: &mut Vec<crate::message::Delivery>) {
         let mailbox = session.state().mailbox.clone();
-        while self.wbuf.len() < WRITE_HIGH_WATER {
+        while self.pending_out() < WRITE_HIGH_WATER {
             let free = session.window_free();
             if free == 0 {
                 match mailbox.pop_qos0() {
@@ -353,8 +460,16 @@ impl Connection<'_> {
             if let Some(end) = self.run_actions(session) {
                 return end;
             }
+            self.retry_waiting();
+            self.end_step(session);
+            if self.sending.is_empty() {
+                self.sending = self.out.take_writable();
+            }
             let deadline = session.next_timeout();
-            let can_read = self.wbuf.len() < WRITE_HIGH_WATER;
+            // A publisher whose messages wait for room is not read: that is the back
+            // pressure a full subscriber queue puts on it.
+            let can_read = self.pending_out() < WRITE_HIGH_WATER && self.waiting.is_empty();
+            let room = self.waiting.front().map(|(mailbox, _)| mailbox.clone());
             if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
                 rbuf.reserve(READ_CHUNK);
             }
@@ -369,11 +484,20 @@ impl Connection<'_> {
                     }
                     Err(e) => return End::Socket(Some(e)),
                 },
-                written = writer.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => match written {
-                    Ok(n) => Metrics::add(&self.hub.metrics.bytes_sent, n as u64),
+                written = writer.write(&self.sending), if !self.sending.is_empty() => match written {
+                    Ok(n) => {
+                        self.sending.advance(n);
+                        Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
+                    }
                     Err(e) => return End::Socket(Some(e)),
                 },
-                _ = mailbox.notified(), if can_read => {}
+                opened = self.out.next_opened(), if self.out.waits_for_store() => {
+                    if opened == Opened::StoreFailed {
+                        return End::Store;
+                    }
+                }
+                _ = wait_for_room(room.as_deref()), if room.is_some() => {}
+                _ = mailbox.notified(), if self.pending_out() < WRITE_HIGH_WATER => {}
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     session.handle_timeout(now());
                 }
@@ -406,6 +530,15 @@ impl Connection<'_> {
                 Err(e) => return Err(End::Malformed(e)),
             }
         }
+    }
+}
+
+/// Waits until the full queue a delivery waits for may have room.
+async fn wait_for_room(mailbox: Option<&crate::mailbox::Mailbox>) {
+    if let Some(mailbox) = mailbox {
+        mailbox
+            .wait_for_room(std::time::Duration::from_millis(100))
+            .await;
     }
 }
 

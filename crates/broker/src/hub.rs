@@ -1,20 +1,25 @@
 //! [`Hub`]: the state every connection shares (router, retained messages, sessions,
 //! counters, configuration) and the one publish path through it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tern_codec::{PublishProperties, RetainHandling, Will};
+use tern_codec::{PublishProperties, QoS, RetainHandling, Will};
 
 use crate::config::Config;
-use crate::mailbox::{Pushed, QueueLimits};
+use crate::mailbox::{Mailbox, Pushed, QueueLimits};
 use crate::message::{Delivery, Message};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::retain::RetainStore;
 use crate::router::{Router, Subscriber};
 use crate::session::{SessionState, Subscription};
+use crate::store::{Op, Store};
+
+/// A delivery waiting for room in its subscriber's queue.
+pub type Waiting = (Arc<Mailbox>, Delivery);
 
 /// Shared broker state.
 #[derive(Debug)]
@@ -31,17 +36,25 @@ pub struct Hub {
     pub metrics: Metrics,
     /// When the broker started.
     pub started: Instant,
+    /// The durable store, unless the broker runs in memory.
+    pub store: Option<Store>,
     next_connection: AtomicU64,
 }
 
 impl Hub {
     /// Shared state for a broker with this configuration.
     pub fn new(config: Config) -> Self {
+        Hub::with_store(config, None)
+    }
+
+    /// Shared state for a broker that writes its durable state to `store`.
+    pub fn with_store(config: Config, store: Option<Store>) -> Self {
         Hub {
             router: Router::with_strategy(config.mqtt.shared_strategy),
             config,
             retained: RetainStore::new(),
-            registry: Registry::new(),
+            registry: Registry::with_store(store.clone()),
+            store,
             metrics: Metrics::default(),
             started: crate::clock::now(),
             next_connection: AtomicU64::new(1),
@@ -62,15 +75,40 @@ impl Hub {
         }
     }
 
-    /// Routes a message: stores it if retained, then pushes one delivery into the mailbox
-    /// of every matching session.
+    /// Routes a message without waiting: a delivery that finds an online subscriber's queue
+    /// full is dropped and counted. For the broker's own messages (wills, `$SYS`). Returns
+    /// whether the store was given something to make durable, as [`Hub::route`].
+    pub fn publish(&self, message: Arc<Message>) -> bool {
+        let mut waiting = VecDeque::new();
+        let durable = self.route(message, &mut waiting);
+        let limits = self.queue_limits();
+        for (mailbox, delivery) in waiting {
+            self.count(mailbox.push(delivery, limits), false);
+        }
+        durable
+    }
+
+    /// Routes a message: stores it if retained, then queues one delivery for every
+    /// matching session. A QoS 1/2 delivery that finds an online subscriber's queue full,
+    /// and every delivery after it, is left in `waiting`, in order, for the publisher's
+    /// connection to queue with [`Hub::retry`] once there is room (its acknowledgement waits
+    /// for that). Returns whether the store was given something that the publisher's
+    /// acknowledgement promises (a QoS 1/2 message retained or queued for a persistent
+    /// session): the acknowledgement then waits for a store barrier too.
     ///
     /// Delivered QoS is the lower of published and granted [MQTT-3.8.4-8]; the retain flag
     /// is cleared unless the subscription asked for Retain As Published [MQTT-3.3.1-12,
     /// MQTT-3.3.1-13]; No Local subscriptions skip their own client's messages [MQTT-3.8.3-3].
-    pub fn publish(&self, message: Arc<Message>) {
+    pub fn route(&self, message: Arc<Message>, waiting: &mut VecDeque<Waiting>) -> bool {
+        let mut durable = false;
         if message.retain {
             self.retained.set(message.clone());
+            // `$SYS` topics are the broker's own, rewritten after every start.
+            let own = message.origin.is_none() && message.topic.as_str().starts_with("$SYS");
+            if let (Some(store), false) = (&self.store, own) {
+                store.log(Op::Retain(message.clone()));
+                durable = message.qos != QoS::AtMostOnce;
+            }
         }
         let limits = self.queue_limits();
         for target in self.router.matches(message.topic.as_str()) {
@@ -83,9 +121,60 @@ impl Hub {
                 retain: message.retain && target.retain_as_published,
                 subscription_ids: target.subscription_ids,
                 shared: target.shared,
+                stored: None,
             };
-            if target.mailbox.push(delivery, limits) != Pushed::Queued {
+            if !waiting.is_empty() {
+                waiting.push_back((target.mailbox, delivery));
+                continue;
+            }
+            let stored = target.mailbox.is_persistent() && delivery.qos != QoS::AtMostOnce;
+            match target.mailbox.try_push(delivery, limits) {
+                Ok(pushed) => durable |= self.count(pushed, stored),
+                Err(delivery) => waiting.push_back((target.mailbox, delivery)),
+            }
+        }
+        durable
+    }
+
+    /// Queues the waiting deliveries of [`Hub::route`] in order while there is room.
+    /// Returns whether one went to a persistent session's store.
+    pub fn retry(&self, waiting: &mut VecDeque<Waiting>) -> bool {
+        let limits = self.queue_limits();
+        let mut durable = false;
+        while let Some((mailbox, delivery)) = waiting.pop_front() {
+            let stored = mailbox.is_persistent() && delivery.qos != QoS::AtMostOnce;
+            match mailbox.try_push(delivery, limits) {
+                Ok(pushed) => durable |= self.count(pushed, stored),
+                Err(delivery) => {
+                    waiting.push_front((mailbox, delivery));
+                    break;
+                }
+            }
+        }
+        durable
+    }
+
+    /// Drops the first waiting delivery (its publisher waited `limits.publish_wait` in
+    /// vain), counting it, and marks its subscriber stalled so that the next deliveries to
+    /// its full queue are dropped at once rather than waiting again.
+    pub fn give_up(&self, waiting: &mut VecDeque<Waiting>) {
+        if let Some((mailbox, _)) = waiting.pop_front() {
+            mailbox.mark_stalled();
+            Metrics::add(&self.metrics.publish_dropped, 1);
+        }
+    }
+
+    /// Counts a drop; returns whether a stored delivery was queued.
+    fn count(&self, pushed: Pushed, stored: bool) -> bool {
+        match pushed {
+            Pushed::Queued => stored,
+            Pushed::QueuedEvicting => {
                 Metrics::add(&self.metrics.publish_dropped, 1);
+                stored
+            }
+            Pushed::Dropped => {
+                Metrics::add(&self.metrics.publish_dropped, 1);
+                false
             }
         }
     }
@@ -120,6 +209,7 @@ impl Hub {
                 retain: true,
                 subscription_ids: subscription.id.into_iter().collect(),
                 shared: None,
+                stored: None,
             };
             if state.mailbox.push(delivery, limits) != Pushed::Queued {
                 Metrics::add(&self.metrics.publish_dropped, 1);
@@ -132,6 +222,10 @@ impl Hub {
     /// §4.8.2): QoS 1/2 ones still queued, and QoS 1 ones sent but unacknowledged. A QoS 2
     /// message already sent goes to no other member [MQTT-4.8.2-5].
     pub fn end_session(&self, state: SessionState) {
+        state.log(|uid| Op::EndSession {
+            client: state.client_id.clone(),
+            uid,
+        });
         for subscription in state.subscriptions.values() {
             self.router
                 .unsubscribe(&subscription.filter, &state.client_id, &state.mailbox);

@@ -35,11 +35,13 @@ pub mod listener;
 pub mod mailbox;
 pub mod message;
 pub mod metrics;
+pub mod outbox;
 pub mod registry;
 pub mod retain;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod sys;
 
 pub use config::{Config, ConfigError, Limits, ListenerConfig};

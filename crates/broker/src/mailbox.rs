@@ -4,9 +4,18 @@
 //! persistent session keeps its mailbox in the registry while its client is away.
 //!
 //! Overflow policy, when a push would exceed `max_queued_messages` or `max_queued_bytes`:
-//! a QoS 0 delivery is dropped; a QoS 1/2 delivery first evicts the oldest queued QoS 0
-//! delivery, if there is one, and is dropped otherwise. Every drop is counted. While the
-//! client is offline QoS 0 deliveries are not queued at all (as mosquitto does by default).
+//! a QoS 1/2 delivery first evicts the oldest queued QoS 0 delivery, if there is one.
+//! Otherwise, while the client is online, [`Mailbox::try_push`] gives the delivery back
+//! and the publisher waits for room ([`Mailbox::wait_for_room`]): its acknowledgement waits
+//! with it and its connection is not read, so a slow subscriber slows publishers down
+//! instead of losing what they were told was delivered, and a flood is not accepted only to
+//! be thrown away. While the client is offline, or once a publisher waited
+//! `limits.publish_wait` seconds without the subscriber taking anything, the delivery is
+//! dropped. Every drop is counted. While the client is offline QoS 0 deliveries are not
+//! queued at all (as mosquitto does by default).
+//!
+//! The mailbox of a persistent session logs every QoS 1/2 delivery it queues to the store,
+//! under its lock, so the store sees a delivery queued before anyone can complete it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +25,7 @@ use tern_codec::QoS;
 use tokio::sync::Notify;
 
 use crate::message::Delivery;
+use crate::store::{Op, SessionStore};
 
 /// Bounds of one mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +52,8 @@ struct Queue {
     items: VecDeque<Delivery>,
     bytes: usize,
     online: bool,
+    /// Position of the next stored delivery in the session's stored queue.
+    next_seq: u64,
 }
 
 /// A session's bounded queue of deliveries, with a wake-up for its connection task.
@@ -51,6 +63,15 @@ pub struct Mailbox {
     notify: Notify,
     /// Mirrors `Queue::online` for readers that must not take the lock (shared groups).
     online: AtomicBool,
+    /// The store, for a persistent session's mailbox.
+    journal: Option<SessionStore>,
+    /// Wakes publishers waiting for room.
+    room: Notify,
+    /// Set while a publisher waits for room, so that consumers only notify then.
+    waiting: AtomicBool,
+    /// Set when a publisher gave up waiting for room: until the consumer takes something,
+    /// deliveries that find the queue full are dropped at once.
+    stalled: AtomicBool,
 }
 
 impl Mailbox {
@@ -61,6 +82,34 @@ impl Mailbox {
         mailbox
     }
 
+    /// An empty mailbox of a persistent session, whose QoS 1/2 deliveries are stored.
+    pub fn persistent(journal: SessionStore) -> Self {
+        Mailbox {
+            journal: Some(journal),
+            ..Mailbox::new()
+        }
+    }
+
+    /// The mailbox of a persistent session read back from the store, offline, holding
+    /// `deliveries` (already stored) in order; new ones are stored from `next_seq` on.
+    pub fn restored(journal: SessionStore, deliveries: Vec<Delivery>, next_seq: u64) -> Self {
+        let mailbox = Mailbox::persistent(journal);
+        {
+            let mut q = mailbox.lock();
+            q.bytes = deliveries.iter().map(Delivery::size).sum();
+            q.items = deliveries.into();
+            q.next_seq = next_seq;
+        }
+        mailbox.set_online(false);
+        mailbox
+    }
+
+    /// Whether QoS 1/2 deliveries pushed here are stored (the session is persistent and the
+    /// broker has a store).
+    pub fn is_persistent(&self) -> bool {
+        self.journal.is_some()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // A panic while holding this lock cannot leave the queue inconsistent (every
         // mutation is a single push or pop), so a poisoned lock is used as it is.
@@ -69,36 +118,96 @@ impl Mailbox {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues a delivery under `limits` and wakes the consumer.
+    /// Queues a delivery under `limits` and wakes the consumer; a full queue drops it.
     pub fn push(&self, delivery: Delivery, limits: QueueLimits) -> Pushed {
+        self.try_push(delivery, limits).unwrap_or(Pushed::Dropped)
+    }
+
+    /// Queues a delivery under `limits` and wakes the consumer. A delivery that finds the
+    /// queue of an online client full (and no QoS 0 delivery to evict, for QoS 1/2) is
+    /// given back (`Err`): the caller waits for room and tries again, or drops it.
+    pub fn try_push(
+        &self,
+        mut delivery: Delivery,
+        limits: QueueLimits,
+    ) -> Result<Pushed, Delivery> {
         let mut q = self.lock();
         if !q.online && delivery.qos == QoS::AtMostOnce {
-            return Pushed::Dropped;
+            return Ok(Pushed::Dropped);
         }
         let size = delivery.size();
         let mut outcome = Pushed::Queued;
         if q.items.len() >= limits.max_messages || q.bytes + size > limits.max_bytes {
+            let stalled = self.stalled.load(Ordering::Relaxed);
             if delivery.qos == QoS::AtMostOnce {
-                return Pushed::Dropped;
+                if stalled || size > limits.max_bytes {
+                    return Ok(Pushed::Dropped);
+                }
+                self.waiting.store(true, Ordering::SeqCst);
+                return Err(delivery);
             }
             match q.items.iter().position(|d| d.qos == QoS::AtMostOnce) {
-                Some(pos) => {
+                Some(pos) if q.bytes - q.items[pos].size() + size <= limits.max_bytes => {
                     if let Some(evicted) = q.items.remove(pos) {
                         q.bytes -= evicted.size();
                     }
                     outcome = Pushed::QueuedEvicting;
                 }
-                None => return Pushed::Dropped,
+                // Larger than the whole byte limit: it can never fit.
+                _ if size > limits.max_bytes || !q.online || stalled => return Ok(Pushed::Dropped),
+                _ => {
+                    self.waiting.store(true, Ordering::SeqCst);
+                    return Err(delivery);
+                }
             }
-            if q.bytes + size > limits.max_bytes {
-                return Pushed::Dropped;
-            }
+        }
+        if let (Some(journal), false) = (&self.journal, delivery.qos == QoS::AtMostOnce) {
+            let seq = q.next_seq;
+            q.next_seq += 1;
+            delivery.stored = Some(seq);
+            journal.log(Op::Enqueue {
+                uid: journal.uid,
+                seq,
+                delivery: delivery.clone(),
+            });
         }
         q.bytes += size;
         q.items.push_back(delivery);
         drop(q);
         self.notify.notify_one();
-        outcome
+        Ok(outcome)
+    }
+
+    /// Waits until a consumer has taken something since the last full [`try_push`]
+    /// (or at most `limit`): then a retry may succeed.
+    ///
+    /// [`try_push`]: Mailbox::try_push
+    pub async fn wait_for_room(&self, limit: std::time::Duration) {
+        let notified = self.room.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        self.waiting.store(true, Ordering::SeqCst);
+        let full = {
+            let q = self.lock();
+            q.online && !q.items.is_empty()
+        };
+        if full {
+            let _ = tokio::time::timeout(limit, notified).await;
+        }
+    }
+
+    /// Marks the consumer as stuck: a publisher waited `limits.publish_wait` for room in
+    /// vain. Full-queue deliveries are dropped until the consumer takes something.
+    pub fn mark_stalled(&self) {
+        self.stalled.store(true, Ordering::Relaxed);
+    }
+
+    /// Wakes publishers waiting for room, if any.
+    fn made_room(&self) {
+        self.stalled.store(false, Ordering::Relaxed);
+        if self.waiting.swap(false, Ordering::SeqCst) {
+            self.room.notify_waiters();
+        }
     }
 
     /// Takes the oldest delivery.
@@ -106,6 +215,8 @@ impl Mailbox {
         let mut q = self.lock();
         let delivery = q.items.pop_front()?;
         q.bytes -= delivery.size();
+        drop(q);
+        self.made_room();
         Some(delivery)
     }
 
@@ -118,6 +229,9 @@ impl Mailbox {
             q.bytes -= delivery.size();
             out.push(delivery);
         }
+        if n > 0 {
+            self.made_room();
+        }
     }
 
     /// Takes the oldest delivery only if it is QoS 0.
@@ -128,6 +242,8 @@ impl Mailbox {
         }
         let delivery = q.items.pop_front()?;
         q.bytes -= delivery.size();
+        drop(q);
+        self.made_room();
         Some(delivery)
     }
 
@@ -151,6 +267,9 @@ impl Mailbox {
             q.items.retain(|d| d.qos != QoS::AtMostOnce);
             q.bytes = q.items.iter().map(Delivery::size).sum();
         }
+        drop(q);
+        // Publishers waiting for an online client's queue now drop what does not fit.
+        self.made_room();
     }
 
     /// Whether the session's client is connected.
@@ -162,7 +281,10 @@ impl Mailbox {
     pub fn drain(&self) -> Vec<Delivery> {
         let mut q = self.lock();
         q.bytes = 0;
-        q.items.drain(..).collect()
+        let items = q.items.drain(..).collect();
+        drop(q);
+        self.made_room();
+        items
     }
 
     /// Waits until something was pushed since the last wake-up.
@@ -195,6 +317,7 @@ mod tests {
             retain: false,
             subscription_ids: vec![],
             shared: None,
+            stored: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! [`Delivery`]: one subscriber's handle to it.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +13,8 @@ use tern_codec::{PublishProperties, QoS, TopicFilter, TopicName};
 /// the read buffer), so a message kept long pins nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// Its identifier, unique in this process and in the store (see [`reserve_ids_through`]).
+    pub id: u64,
     /// The topic it was published to.
     pub topic: TopicName,
     /// The payload, shared by all deliveries.
@@ -51,6 +54,7 @@ impl Message {
             .and_then(|s| TopicName::new(s).ok())
             .unwrap_or_else(|| topic.detached());
         Message {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             topic,
             payload,
             qos,
@@ -60,6 +64,15 @@ impl Message {
             received_at,
         }
     }
+}
+
+/// The next message identifier.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Makes sure no message created from now on has an identifier up to `max` (the highest one
+/// the store holds).
+pub fn reserve_ids_through(max: u64) {
+    NEXT_ID.fetch_max(max.saturating_add(1), Ordering::Relaxed);
 }
 
 /// One subscriber's copy of a message: a shared pointer and the few things that differ per
@@ -76,6 +89,8 @@ pub struct Delivery {
     pub subscription_ids: Vec<NonZeroU32>,
     /// The `$share/...` filter, when this delivery went to one member of a shared group.
     pub shared: Option<TopicFilter>,
+    /// Its position in its session's stored queue, when the store holds it.
+    pub stored: Option<u64>,
 }
 
 impl Delivery {

@@ -13,13 +13,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tern_codec::Will;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::session::SessionState;
+use crate::store::{Op, SessionRecord, SessionStore, Store};
 
 enum Entry {
     Online {
@@ -75,6 +76,8 @@ pub struct Due {
 #[derive(Default)]
 pub struct Registry {
     entries: Mutex<HashMap<Arc<str>, Entry>>,
+    /// Where persistent sessions are written, if anywhere.
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -87,6 +90,47 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Registry::default()
+    }
+
+    /// An empty registry whose persistent sessions are written to `store`.
+    pub fn with_store(store: Option<Store>) -> Self {
+        Registry {
+            entries: Mutex::default(),
+            store,
+        }
+    }
+
+    /// A new session: stored if it outlives its connection and there is a store.
+    fn new_session(&self, client_id: Arc<str>, expiry_interval: u32) -> SessionState {
+        match &self.store {
+            Some(store) if expiry_interval > 0 => {
+                let journal = SessionStore {
+                    store: store.clone(),
+                    uid: store.next_uid(),
+                };
+                let state = SessionState::persistent(client_id, expiry_interval, journal);
+                save(&state, None, None);
+                state
+            }
+            _ => SessionState::new(client_id, expiry_interval),
+        }
+    }
+
+    /// Puts back a session read from the store, offline.
+    pub fn restore(
+        &self,
+        state: SessionState,
+        expires_at: Option<Instant>,
+        will: Option<(Will, Instant)>,
+    ) {
+        let client_id = state.client_id.clone();
+        let offline = Offline {
+            state,
+            expires_at,
+            will,
+        };
+        self.lock()
+            .insert(client_id, Entry::Offline(Box::new(offline)));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Entry>> {
@@ -120,16 +164,23 @@ impl Registry {
                     );
                     let (previous, will) = match previous {
                         Some(Entry::Offline(offline)) => {
-                            let Offline { state, will, .. } = *offline;
-                            (Some(state), will.map(|(will, _)| will))
+                            let Offline {
+                                state,
+                                will,
+                                expires_at,
+                            } = *offline;
+                            // Expired but not yet swept: the session is over [MQTT-4.1.0-2].
+                            let expired = expires_at.is_some_and(|t| t <= crate::clock::now());
+                            (Some((state, expired)), will.map(|(will, _)| will))
                         }
                         _ => (None, None),
                     };
                     return match previous {
                         // Resumed in time: the delayed will is not sent [MQTT-3.1.2-26].
-                        Some(mut state) if !clean_start => {
+                        Some((mut state, false)) if !clean_start => {
                             state.expiry_interval = expiry_interval;
                             state.mailbox.set_online(true);
+                            save(&state, None, None);
                             Claim {
                                 state,
                                 session_present: true,
@@ -139,10 +190,10 @@ impl Registry {
                             }
                         }
                         discarded => Claim {
-                            state: SessionState::new(client_id, expiry_interval),
+                            state: self.new_session(client_id, expiry_interval),
                             session_present: false,
                             kick,
-                            discarded,
+                            discarded: discarded.map(|(state, _)| state),
                             will,
                         },
                     };
@@ -198,6 +249,12 @@ impl Registry {
                 ),
                 will => (will, None),
             };
+            let wall = SystemTime::now();
+            let will_due = delayed.as_ref().map(|(will, due)| {
+                let left = due.saturating_duration_since(now);
+                (will, crate::store::unix_millis(wall + left))
+            });
+            save(&state, Some(crate::store::unix_millis(wall)), will_due);
             let client_id = state.client_id.clone();
             let offline = Offline {
                 state,
@@ -227,6 +284,11 @@ impl Registry {
                 if offline.will.as_ref().is_some_and(|(_, t)| *t <= now) || session_over {
                     if let Some((will, _)) = offline.will.take() {
                         due.wills.push((client_id.clone(), will));
+                        if !session_over {
+                            // Published: not to be published again after a restart.
+                            let disconnected = crate::store::unix_millis(SystemTime::now());
+                            save(&offline.state, Some(disconnected), None);
+                        }
                     }
                 }
                 if session_over {
@@ -256,6 +318,20 @@ impl Registry {
             .count();
         (online, entries.len() - online)
     }
+}
+
+/// Writes a stored session's record: its expiry, when its client left (`None` while
+/// connected) and a will waiting for its delay.
+fn save(state: &SessionState, disconnected_at: Option<u64>, will: Option<(&Will, u64)>) {
+    state.log(|uid| Op::Session {
+        client: state.client_id.clone(),
+        record: SessionRecord {
+            uid,
+            expiry_interval: state.expiry_interval,
+            disconnected_at,
+            will: will.map(|(will, due)| (will.clone(), due)),
+        },
+    });
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use tracing::info;
 
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
-use crate::{listener, sys};
+use crate::store::{Store, StoreError};
+use crate::{listener, store, sys};
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A listener could not bind its address.
     #[error("cannot listen on {addr}: {source} (is another broker running there? choose another port with -p)")]
     Bind {
@@ -50,7 +54,23 @@ impl Broker {
         }
         let interval = (config.sys_interval > 0).then(|| Duration::from_secs(config.sys_interval));
         let permits = Arc::new(Semaphore::new(config.limits.max_connections));
-        let hub = Arc::new(Hub::new(config));
+        let opened = match config.persistence {
+            true => Some(Store::open(&config.data_dir)?),
+            false => None,
+        };
+        let hub = match opened {
+            Some((store, loaded)) => {
+                let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
+                let hub = Hub::with_store(config, Some(store.clone()));
+                store::restore(&hub, &store, loaded);
+                info!(
+                    file = %store.file().display(),
+                    sessions, retained, "store opened"
+                );
+                Arc::new(hub)
+            }
+            None => Arc::new(Hub::new(config)),
+        };
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let mut addrs = Vec::new();
@@ -121,5 +141,10 @@ impl BrokerHandle {
         self.shutdown.cancelled().await;
         self.tasks.close();
         self.tasks.wait().await;
+        if let Some(store) = &self.hub.store {
+            let store = store.clone();
+            // The last commit waits for the disk: off the runtime's threads.
+            let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        }
     }
 }

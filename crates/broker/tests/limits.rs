@@ -267,14 +267,16 @@ async fn offline_queue_stops_at_its_limit(version: ProtocolVersion) {
         .await;
 }
 
-/// A subscriber that never reads does not hold up anyone else: the publisher's
-/// acknowledgements and another subscriber's deliveries keep flowing while the slow one's
-/// socket, write buffer and queue fill, and past that its messages are dropped.
+/// A subscriber that never reads does not hold up anyone else for long: its socket, write
+/// buffer and queue fill, the publisher waits `limits.publish_wait` for room, and past that
+/// the slow one's messages are dropped while the publisher's acknowledgements and another
+/// subscriber's deliveries keep flowing.
 async fn slow_subscriber_does_not_block_others(version: ProtocolVersion) {
     const N: usize = 400;
     let payload = "p".repeat(16 * 1024); // 400 x 16 KiB: far more than the slow one can hold
     let mut config = config();
     config.limits.max_queued_messages = 50;
+    config.limits.publish_wait = 1;
     let broker = start(config).await;
     let addr = broker.local_addr();
     let mut slow = Client::open_small(addr, version).await;
@@ -301,7 +303,86 @@ async fn slow_subscriber_does_not_block_others(version: ProtocolVersion) {
     drop(slow);
 }
 
+/// A QoS 1 subscriber whose queue is full holds its publishers back instead of losing what
+/// they were told was delivered [MQTT-4.3.2-4]: the publisher's PUBACKs stop while the
+/// subscriber does not read, and once it reads every message arrives, in order
+/// [MQTT-4.6.0-6], none dropped.
+async fn full_queue_holds_the_publisher_back_and_loses_nothing(version: ProtocolVersion) {
+    const N: u16 = 60;
+    let mut config = config();
+    config.limits.max_queued_messages = 5;
+    config.limits.max_inflight = 2;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let mut subscriber =
+        Client::subscriber(addr, version, "sub", &[("bp/t", QoS::AtLeastOnce)]).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for i in 1..=N {
+        let message = publish("bp/t", &i.to_string(), QoS::AtLeastOnce, i);
+        publisher.send(Packet::Publish(message)).await;
+    }
+    // The subscriber reads nothing yet: two messages in flight, five queued, and the
+    // publisher's acknowledgements wait for room.
+    let mut acked = 0;
+    while let Some(packet) = publisher.recv_within(QUIET).await {
+        assert!(matches!(packet, Packet::PubAck(_)), "{packet:?}");
+        acked += 1;
+    }
+    assert!(
+        acked <= 8,
+        "{acked} PUBACKs while the subscriber's queue was full"
+    );
+    let received = subscriber.receive_messages(usize::from(N)).await;
+    let payloads: Vec<String> = received.iter().map(|p| text(p).to_owned()).collect();
+    let expected: Vec<String> = (1..=N).map(|i| i.to_string()).collect();
+    assert_eq!(payloads, expected, "[MQTT-4.6.0-6] all, in order");
+    for _ in acked..u32::from(N) {
+        match publisher.recv().await {
+            Packet::PubAck(_) => {}
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    }
+    assert_eq!(Metrics::get(&broker.hub().metrics.publish_dropped), 0);
+}
+
+/// `limits.publish_wait`: a subscriber that never reads holds its publishers back that
+/// long, then its copies are dropped and counted, and the publisher goes on.
+async fn stuck_subscriber_is_dropped_after_publish_wait(version: ProtocolVersion) {
+    const N: u16 = 30;
+    let mut config = config();
+    config.limits.max_queued_messages = 5;
+    config.limits.max_inflight = 2;
+    config.limits.publish_wait = 1;
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let _stuck = Client::subscriber(addr, version, "stuck", &[("st/t", QoS::AtLeastOnce)]).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    let started = std::time::Instant::now();
+    for i in 1..=N {
+        publisher
+            .publish(publish("st/t", "x", QoS::AtLeastOnce, i))
+            .await;
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(900),
+        "the publisher waited for room first ({waited:?})"
+    );
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "then the stuck subscriber's copies were dropped at once ({waited:?})"
+    );
+    let dropped = Metrics::get(&broker.hub().metrics.publish_dropped);
+    assert_eq!(
+        dropped,
+        u64::from(N) - 7,
+        "2 in flight, 5 queued, the rest dropped"
+    );
+}
+
 per_version!(
+    full_queue_holds_the_publisher_back_and_loses_nothing,
+    stuck_subscriber_is_dropped_after_publish_wait,
     packet_over_maximum_size_disconnects_mqtt_3_2_2_15,
     topic_over_limits_disconnects,
     client_id_over_limit_is_refused_mqtt_3_1_3_8,

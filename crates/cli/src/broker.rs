@@ -25,6 +25,17 @@ pub(crate) struct BrokerArgs {
     /// overrides both).
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// Keep the store (sessions, queued and retained messages) in this directory (overrides
+    /// data_dir; default ./data).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: everything is lost when the broker stops (persistence = false).
+    #[arg(long, conflicts_with = "data_dir")]
+    in_memory: bool,
+    /// Report what the store holds (sessions, subscriptions, queued, in-flight and retained
+    /// messages) and exit, without starting the broker or changing the store.
+    #[arg(long)]
+    check_store: bool,
 }
 
 /// Runs the broker until a shutdown signal.
@@ -41,6 +52,18 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
     }
     if let Some(level) = args.log_level {
         config.log.level = level;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+        config.persistence = true;
+    }
+    if args.in_memory {
+        config.persistence = false;
+    }
+    if args.check_store {
+        let summary = tern_broker::store::Store::check(&config.data_dir)?;
+        println!("{summary}");
+        return Ok(());
     }
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log.level))

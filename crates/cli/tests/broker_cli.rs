@@ -6,7 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{has_line, mosquitto_pub, tern, Finished, Peer, Sub, Tern, TIMEOUT};
+use common::{has_line, mosquitto_pub, tern, Finished, Message, Peer, Sub, Tern, TIMEOUT};
 
 /// Writes `text` to a configuration file private to the calling test.
 fn config_file(test: &str, text: &str) -> PathBuf {
@@ -43,6 +43,9 @@ fn help_lists_config_port_bind_and_log_level() {
         "-p, --port <PORT>",
         "--bind <ADDR>",
         "--log-level <FILTER>",
+        "--data-dir <DIR>",
+        "--in-memory",
+        "--check-store",
     ] {
         assert!(has_line(&out.stdout, option), "no {option}: {out:#?}");
     }
@@ -120,7 +123,7 @@ fn port_in_use_fails_naming_the_address() {
 fn config_file_with_listener_starts_and_serves() {
     let path = config_file(
         "valid",
-        "sys_interval = 0\n\n[[listeners]]\nbind = \"127.0.0.1\"\nport = 0\n\n\
+        "sys_interval = 0\npersistence = false\n\n[[listeners]]\nbind = \"127.0.0.1\"\nport = 0\n\n\
          [limits]\nmax_inflight = 8\n\n[log]\nlevel = \"debug\"\n",
     );
     let mut tern = Tern::spawn(&["broker", "-c", path.to_str().expect("UTF-8 path")]);
@@ -185,4 +188,102 @@ fn sigint_exits_0() {
     let out = tern.finish();
     assert!(out.status.success(), "{out:#?}");
     assert!(has_line(&out.stdout, "stopped"), "{out:#?}");
+}
+
+/// A fresh directory for one test's store.
+fn store_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-cli-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `--data-dir` keeps the store there: a retained message survives a restart, and
+/// `--check-store` reports it without starting a broker.
+#[test]
+fn data_dir_keeps_retained_messages_across_restarts_and_check_store_reports() {
+    let dir = store_dir("retained");
+    let path = dir.to_str().expect("UTF-8 path");
+    let mut tern = Tern::spawn(&[
+        "broker",
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--data-dir",
+        path,
+    ]);
+    mosquitto_pub(
+        tern.port,
+        "mqttv311",
+        &["-t", "cli/kept", "-m", "21.5", "-r", "-q", "1"],
+    );
+    assert!(tern.terminate().status.success());
+
+    let out = run(&["broker", "--check-store", "--data-dir", path]);
+    assert!(out.status.success(), "{out:#?}");
+    assert!(has_line(&out.stdout, "retained messages:  1"), "{out:#?}");
+    assert!(has_line(&out.stdout, "format:             1"), "{out:#?}");
+
+    let tern = Tern::spawn(&[
+        "broker",
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--data-dir",
+        path,
+    ]);
+    let messages = Sub::start(tern.port, "mqttv311", &["-t", "cli/kept", "-C", "1"]).messages();
+    assert_eq!(messages, [Message::new(true, 0, "cli/kept", "21.5")]);
+}
+
+/// `--in-memory` writes nothing: the directory a store would go to stays absent.
+#[test]
+fn in_memory_writes_nothing() {
+    let dir = store_dir("memory");
+    let config = config_file(
+        "memory",
+        &format!("data_dir = {:?}\n", dir.to_str().expect("UTF-8 path")),
+    );
+    let config = config.to_str().expect("UTF-8 path");
+    let mut tern = Tern::spawn(&[
+        "broker",
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "-c",
+        config,
+        "--in-memory",
+    ]);
+    mosquitto_pub(
+        tern.port,
+        "mqttv311",
+        &["-t", "cli/x", "-m", "1", "-r", "-q", "1"],
+    );
+    assert!(tern.terminate().status.success());
+    assert!(!dir.exists(), "{} was created", dir.display());
+}
+
+/// A damaged store stops the broker with exit 1 and a message naming the file; the file is
+/// left as it was.
+#[test]
+fn damaged_store_fails_naming_the_file() {
+    let dir = store_dir("damaged");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("tern.redb");
+    std::fs::write(&file, b"not a store").expect("write");
+    let path = dir.to_str().expect("UTF-8 path");
+    let error = start_error(&[
+        "broker",
+        "-p",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--data-dir",
+        path,
+    ]);
+    assert!(error.contains(&*file.to_string_lossy()), "{error}");
+    assert!(error.contains("move the file away"), "{error}");
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a store");
 }

@@ -17,6 +17,7 @@ use tern_codec::{Packet, PubResponse, Publish, PublishProperties, QoS, ReasonCod
 
 use super::{Action, Session};
 use crate::message::Message;
+use crate::store::Op;
 
 impl Session {
     pub(super) fn on_publish(&mut self, now: Instant, mut publish: Publish) {
@@ -95,8 +96,13 @@ impl Session {
         match (publish.qos, publish.packet_id) {
             (QoS::AtLeastOnce, Some(id)) => self.send(Packet::PubAck(response(id, reason))),
             (QoS::ExactlyOnce, Some(id)) => {
-                if reason == ReasonCode::Success {
-                    self.state.awaiting_pubrel.insert(id.get());
+                if reason == ReasonCode::Success && self.state.awaiting_pubrel.insert(id.get()) {
+                    let packet_id = id.get();
+                    self.log_durable(|uid| Op::AwaitingPubRel {
+                        uid,
+                        packet_id,
+                        present: true,
+                    });
                 }
                 self.send(Packet::PubRec(response(id, reason)))
             }
@@ -125,7 +131,16 @@ impl Session {
 
     pub(super) fn on_pubrel(&mut self, rel: PubResponse) {
         let mut comp = PubResponse::new(rel.packet_id);
-        if !self.state.awaiting_pubrel.remove(&rel.packet_id.get()) {
+        let packet_id = rel.packet_id.get();
+        if self.state.awaiting_pubrel.remove(&packet_id) {
+            // Forgotten on disk before PUBCOMP: the client may then reuse the identifier
+            // for a new message, which must not be taken for a duplicate [MQTT-4.3.3-12].
+            self.log_durable(|uid| Op::AwaitingPubRel {
+                uid,
+                packet_id,
+                present: false,
+            });
+        } else {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
         self.send(Packet::PubComp(comp));

@@ -128,6 +128,9 @@ pub struct Session {
     /// In-flight messages of a previous connection not yet resent on this one: the last this
     /// many of the in-flight queue, resent as the window allows [MQTT-4.9.0-2].
     unsent: usize,
+    /// Set when a change was logged to the store that must be durable before what was
+    /// queued since is written to the client.
+    durable: bool,
 }
 
 impl Session {
@@ -157,6 +160,7 @@ impl Session {
             aliases_in: HashMap::new(),
             aliases_out: HashMap::new(),
             unsent: 0,
+            durable: false,
         }
     }
 
@@ -178,6 +182,19 @@ impl Session {
     /// Takes the will, to publish it (or not) as the connection ends.
     pub fn take_will(&mut self) -> Option<Will> {
         self.will.take()
+    }
+
+    /// Whether a change was logged to the store since the last call that must be durable
+    /// before the packets queued since are written (then it asks for a store barrier).
+    pub fn take_durable(&mut self) -> bool {
+        std::mem::take(&mut self.durable)
+    }
+
+    /// Logs a change to the store that the next packets depend on.
+    fn log_durable(&mut self, op: impl FnOnce(u64) -> crate::store::Op) {
+        if self.state.log(op) {
+            self.durable = true;
+        }
     }
 
     /// The next action for the connection task.

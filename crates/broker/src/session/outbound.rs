@@ -18,6 +18,7 @@ use tern_codec::{Packet, PacketId, PubResponse, Publish, PublishProperties, QoS,
 
 use super::{Inflight, Session, Stage};
 use crate::message::Delivery;
+use crate::store::{EntryStage, Op};
 
 impl Session {
     fn position(&self, id: PacketId, stage: Stage, qos: QoS) -> Option<usize> {
@@ -29,7 +30,9 @@ impl Session {
 
     pub(super) fn on_puback(&mut self, ack: PubResponse) {
         if let Some(i) = self.position(ack.packet_id, Stage::Published, QoS::AtLeastOnce) {
-            self.state.inflight.remove(i);
+            if let Some(done) = self.state.inflight.remove(i) {
+                self.state.log_done(&done.delivery);
+            }
         }
     }
 
@@ -37,10 +40,18 @@ impl Session {
         match self.position(rec.packet_id, Stage::Published, QoS::ExactlyOnce) {
             // A failure code ends the exchange: nothing is released [MQTT-4.3.3-4].
             Some(i) if rec.reason_code.is_error() => {
-                self.state.inflight.remove(i);
+                if let Some(done) = self.state.inflight.remove(i) {
+                    self.state.log_done(&done.delivery);
+                }
             }
             Some(i) => {
                 self.state.inflight[i].stage = Stage::Released;
+                if let Some(seq) = self.state.inflight[i].delivery.stored {
+                    // PUBREL only once the store knows: a PUBLISH sent again after a
+                    // restart would be a new message to the client [MQTT-4.3.3-6].
+                    let stage = EntryStage::Released(rec.packet_id);
+                    self.log_durable(|uid| Op::Stage { uid, seq, stage });
+                }
                 self.send(Packet::PubRel(PubResponse::new(rec.packet_id)));
             }
             None if self
@@ -59,7 +70,9 @@ impl Session {
 
     pub(super) fn on_pubcomp(&mut self, comp: PubResponse) {
         if let Some(i) = self.position(comp.packet_id, Stage::Released, QoS::ExactlyOnce) {
-            self.state.inflight.remove(i);
+            if let Some(done) = self.state.inflight.remove(i) {
+                self.state.log_done(&done.delivery);
+            }
         }
     }
 
@@ -75,6 +88,7 @@ impl Session {
     /// false if the message was dropped instead: expired, or too large for the client.
     pub fn deliver(&mut self, now: Instant, delivery: Delivery) -> bool {
         let Some(expiry) = remaining_expiry(&delivery, now) else {
+            self.state.log_done(&delivery);
             return false;
         };
         let mut publish = self.publish_packet(&delivery, None, false);
@@ -82,11 +96,26 @@ impl Session {
             publish.properties.message_expiry_interval = expiry;
         }
         if !self.fit(&mut publish) {
+            self.state.log_done(&delivery);
             return false;
         }
         if delivery.qos != QoS::AtMostOnce {
             let packet_id = self.state.allocate_packet_id();
             publish.packet_id = Some(packet_id);
+            if let Some(seq) = delivery.stored {
+                // Resends after a restart use the original identifier [MQTT-4.4.0-1], in the
+                // original order. For QoS 2 the identifier is on disk before the PUBLISH
+                // leaves: sent again under another one it would be a new message to the
+                // client. A QoS 1 message may arrive twice, so it does not wait.
+                let stage = EntryStage::Published(packet_id);
+                let op = |uid| Op::Stage { uid, seq, stage };
+                match delivery.qos {
+                    QoS::ExactlyOnce => self.log_durable(op),
+                    _ => {
+                        self.state.log(op);
+                    }
+                }
+            }
             self.state.inflight.push_back(Inflight {
                 packet_id,
                 delivery,
@@ -181,7 +210,9 @@ impl Session {
                         publish.properties.message_expiry_interval = Some(left.unwrap_or(1));
                     }
                     if publish.encoded_len(self.version) > max {
-                        self.state.inflight.remove(i);
+                        if let Some(dropped) = self.state.inflight.remove(i) {
+                            self.state.log_done(&dropped.delivery);
+                        }
                         continue;
                     }
                     Packet::Publish(publish)

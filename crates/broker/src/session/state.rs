@@ -13,6 +13,7 @@ use tern_codec::{PacketId, SubscriptionOptions, TopicFilter};
 
 use crate::mailbox::Mailbox;
 use crate::message::Delivery;
+use crate::store::{Op, SessionStore};
 
 /// One subscription of a session.
 #[derive(Debug, Clone)]
@@ -54,7 +55,7 @@ pub struct SessionState {
     pub subscriptions: BTreeMap<Box<str>, Subscription>,
     /// Outbound QoS 1/2 messages in the order they were first sent.
     pub inflight: VecDeque<Inflight>,
-    /// Inbound QoS 2 packet identifiers whose PUBREL has not arrived [MQTT-4.3.3-?].
+    /// Inbound QoS 2 packet identifiers whose PUBREL has not arrived [MQTT-4.3.3-10].
     pub awaiting_pubrel: BTreeSet<u16>,
     /// The next packet identifier to try.
     pub next_packet_id: PacketId,
@@ -62,6 +63,8 @@ pub struct SessionState {
     pub expiry_interval: u32,
     /// Messages waiting to be sent.
     pub mailbox: Arc<Mailbox>,
+    /// The store, when the session is persistent and the broker has one.
+    pub store: Option<SessionStore>,
 }
 
 impl SessionState {
@@ -75,6 +78,38 @@ impl SessionState {
             next_packet_id: PacketId::default(),
             expiry_interval,
             mailbox: Arc::new(Mailbox::new()),
+            store: None,
+        }
+    }
+
+    /// A new, empty session whose state is written to the store.
+    pub fn persistent(client_id: Arc<str>, expiry_interval: u32, store: SessionStore) -> Self {
+        SessionState {
+            mailbox: Arc::new(Mailbox::persistent(store.clone())),
+            store: Some(store),
+            ..SessionState::new(client_id, expiry_interval)
+        }
+    }
+
+    /// Logs a change to the store, if the session is stored. Returns whether it was.
+    pub fn log(&self, op: impl FnOnce(u64) -> Op) -> bool {
+        match &self.store {
+            Some(store) => {
+                store.log(op(store.uid));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Logs that a stored delivery is complete or dropped.
+    pub fn log_done(&self, delivery: &Delivery) {
+        if let Some(seq) = delivery.stored {
+            self.log(|uid| Op::Done {
+                uid,
+                seq,
+                message: delivery.message.id,
+            });
         }
     }
 

@@ -10,6 +10,7 @@
 use tern_codec::{Packet, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe};
 
 use super::{Action, Session, Subscription};
+use crate::store::Op;
 
 impl Session {
     pub(super) fn on_subscribe(&mut self, subscribe: Subscribe) {
@@ -44,6 +45,9 @@ impl Session {
                 id,
             };
             let key: Box<str> = subscription.filter.as_str().into();
+            let value = crate::store::encode_subscription(options, id);
+            let filter = key.clone();
+            self.log_durable(|uid| Op::Subscribe { uid, filter, value });
             let existed = self
                 .state
                 .subscriptions
@@ -67,6 +71,11 @@ impl Session {
         let mut reason_codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in unsubscribe.filters {
             if self.state.subscriptions.remove(filter.as_str()).is_some() {
+                let stored: Box<str> = filter.as_str().into();
+                self.log_durable(|uid| Op::Unsubscribe {
+                    uid,
+                    filter: stored,
+                });
                 reason_codes.push(ReasonCode::Success);
                 self.actions.push_back(Action::Unsubscribe(filter));
             } else {

@@ -127,6 +127,7 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
                 retain: false,
                 subscription_ids: vec![],
                 shared: None,
+                stored: None,
             },
         );
     }
@@ -169,6 +170,7 @@ fn resume_resends_within_the_new_window_4_9_0_2() {
         retain: false,
         subscription_ids: vec![],
         shared: None,
+        stored: None,
     };
     s.deliver(now, delivery.clone());
     s.deliver(now, delivery);
@@ -417,6 +419,7 @@ fn delivery(message: std::sync::Arc<Message>) -> Delivery {
         retain: false,
         subscription_ids: vec![],
         shared: None,
+        stored: None,
     }
 }
 

@@ -51,12 +51,13 @@ macro_rules! per_version {
 }
 
 /// A configuration for tests: one listener on 127.0.0.1, port chosen by the system, no
-/// `$SYS`.
+/// `$SYS`, nothing on disk (`persistence.rs` gives each test its own data directory).
 pub(crate) fn config() -> Config {
     let mut config = Config::default();
     config.listeners[0].bind = Ipv4Addr::LOCALHOST.into();
     config.listeners[0].port = 0;
     config.sys_interval = 0;
+    config.persistence = false;
     config
 }
 
@@ -351,6 +352,15 @@ impl Client {
                 self.version
             ),
             None => panic!("{}: no packet within {TIMEOUT:?}", self.version),
+        }
+    }
+
+    /// The next packet if one arrives within `wait`; fails if the connection closes.
+    pub(crate) async fn recv_within(&mut self, wait: Duration) -> Option<Packet> {
+        match self.next_event(wait).await {
+            Some(Event::Packet(packet)) => Some(packet),
+            Some(Event::Closed) => panic!("{}: connection closed", self.version),
+            None => None,
         }
     }
 

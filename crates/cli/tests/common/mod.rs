@@ -205,7 +205,7 @@ pub(crate) struct Tern {
 impl Tern {
     /// `tern broker -p 0 --bind 127.0.0.1` with `extra` arguments appended.
     pub(crate) fn start(extra: &[&str]) -> Tern {
-        let mut args = vec!["broker", "-p", "0", "--bind", "127.0.0.1"];
+        let mut args = vec!["broker", "-p", "0", "--bind", "127.0.0.1", "--in-memory"];
         args.extend_from_slice(extra);
         Tern::spawn(&args)
     }

@@ -19,6 +19,7 @@ pub async fn broker_on(port: u16) -> BrokerHandle {
     config.listeners[0].bind = "127.0.0.1".parse().expect("an address");
     config.listeners[0].port = port;
     config.sys_interval = 0;
+    config.persistence = false;
     Broker::start(config).await.expect("broker starts")
 }
 

@@ -46,6 +46,16 @@ impl SubscriptionOptions {
         }
     }
 
+    /// The options as the MQTT 5.0 options byte (§3.8.3.1), for storing them.
+    pub fn to_byte(&self) -> u8 {
+        self.encode(ProtocolVersion::V5)
+    }
+
+    /// Options from an MQTT 5.0 options byte; reserved bits set are an error.
+    pub fn from_byte(byte: u8) -> Result<Self, DecodeError> {
+        Self::decode(byte, ProtocolVersion::V5)
+    }
+
     fn decode(byte: u8, version: ProtocolVersion) -> Result<Self, DecodeError> {
         let reserved = if version.is_v5() { 0xC0 } else { 0xFC };
         if byte & reserved != 0 {
