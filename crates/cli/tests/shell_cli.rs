@@ -192,6 +192,28 @@ fn message_from_mosquitto_pub_arrives_in_the_shell() {
 }
 
 #[test]
+fn overlapping_subscriptions_print_a_publish_once() {
+    let broker = Tern::start(&[]);
+    let script = "subscribe -t over/#\n\
+                  subscribe -t over/+ -q 1\n\
+                  publish -t over/x -q 1 both\n\
+                  subscribe -t marker\n\
+                  publish -t marker end\n\
+                  wait -c 2\n";
+    let out = run_script(broker.port, &["-V", "311"], script);
+    assert_eq!(out.code(), Some(0), "{out:#?}");
+    let lines = out.lines();
+    // 3.1.1 [MQTT-3.3.5-1]: one PUBLISH for overlapping subscriptions, at the highest QoS;
+    // tern-client hands it to both streams, and the shell prints it once.
+    assert_eq!(
+        lines.iter().filter(|l| *l == "over/x both").count(),
+        1,
+        "{lines:#?}"
+    );
+    assert!(lines.contains(&"marker end".to_owned()), "{lines:#?}");
+}
+
+#[test]
 fn retained_messages_and_reconnecting() {
     let broker = Tern::start(&[]);
     let port = broker.port.to_string();
@@ -486,10 +508,13 @@ fn message_appears_above_a_half_typed_line_at_a_terminal() {
     at = pty.wait_for(at, "published to 'pty/typed' (QoS 0)");
     pty.wait_for(at, "pty/typed half done");
 
-    // Tab completes a command name.
+    // Tab completes a command name, and a topic seen in a message received.
     pty.type_text("subscr\t");
     pty.wait_for(at, &format!("{prompt}subscri"));
     pty.type_text("\u{15}"); // Ctrl-U clears the line.
+    pty.type_text("publish -t pty/n\t");
+    at = pty.wait_for(at, "publish -t pty/news");
+    pty.type_text("\u{15}");
 
     // Ctrl-C stops a command that waits, and the shell goes on.
     pty.type_text("wait --count 100 --timeout 60\r");
