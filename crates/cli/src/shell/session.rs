@@ -108,7 +108,15 @@ impl Session {
                 target,
                 ..
             } = link;
+            // Messages first: those that arrived before the connection ended are printed
+            // before the end is reported (no new ones come after it).
             tokio::select! {
+                biased;
+                Some((index, message)) = next_message(subscriptions, next) => {
+                    if !is_copy(subscriptions, index, &message) {
+                        return Event::Message(Box::new(message));
+                    }
+                }
                 changed = state.changed() => {
                     let current = *state.borrow_and_update();
                     if changed.is_err() || current == ConnectionState::Closed {
@@ -116,11 +124,6 @@ impl Session {
                             "connection to {} lost; type 'connect' to connect again",
                             target.server()
                         ));
-                    }
-                }
-                Some((index, message)) = next_message(subscriptions, next) => {
-                    if !is_copy(subscriptions, index, &message) {
-                        return Event::Message(Box::new(message));
                     }
                 }
             }
