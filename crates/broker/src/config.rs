@@ -27,6 +27,8 @@ pub struct Config {
     pub persistence: bool,
     /// Directory of the store. Default `data`, relative to the working directory.
     pub data_dir: PathBuf,
+    /// Enhanced authentication (MQTT 5.0 §4.12).
+    pub auth: AuthConfig,
     /// Logging, applied by the `tern` binary.
     pub log: LogConfig,
 }
@@ -40,6 +42,7 @@ impl Default for Config {
             sys_interval: 10,
             persistence: true,
             data_dir: PathBuf::from("data"),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -194,6 +197,15 @@ impl Features {
     pub fn maximum_qos(&self) -> tern_codec::QoS {
         tern_codec::QoS::from_u8(self.maximum_qos.min(2)).unwrap_or(tern_codec::QoS::ExactlyOnce)
     }
+}
+
+/// Enhanced authentication methods offered to MQTT 5.0 clients (§4.12).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// File of SCRAM-SHA-256 credentials, one `<user>:SCRAM-SHA-256$...` line a user
+    /// (`docs/configuration.md`). When set, the method `SCRAM-SHA-256` is offered.
+    pub scram_file: Option<PathBuf>,
 }
 
 /// Logging settings (the library only emits `tracing` events; the binary installs them).
@@ -361,6 +373,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listeners"), "{err}");
+    }
+
+    #[test]
+    fn reads_the_auth_section() {
+        assert_eq!(Config::default().auth.scram_file, None);
+        let config = Config::from_toml("[auth]\nscram_file = \"/etc/tern/scram\"\n").unwrap();
+        assert_eq!(
+            config.auth.scram_file.as_deref(),
+            Some(Path::new("/etc/tern/scram"))
+        );
+        let err = Config::from_toml("[auth]\npassword_file = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("password_file"), "{err}");
     }
 
     #[test]

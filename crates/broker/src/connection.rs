@@ -19,16 +19,20 @@ use std::time::Instant;
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use tern_codec::{Connect, DecodeError, Disconnect, Packet, ProtocolVersion, ReasonCode};
+use tern_codec::{Connect, DecodeError, Packet, ProtocolVersion, ReasonCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::auth;
+use crate::auth::connect::Authenticated;
+use crate::auth::reauth::Reauth;
 use crate::clock::now;
 use crate::handshake::{self, Accepted, HandshakeError};
 use crate::hub::{Hub, Waiting};
 use crate::metrics::Metrics;
 use crate::outbox::{Opened, Outbox};
+use crate::problem::Problems;
 use crate::session::{Action, Session};
 
 /// Stop reading while this much is waiting to be written.
@@ -68,8 +72,10 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = &hub.config.limits;
+    // CONNECT and any authentication exchange after it share the connect timeout.
+    let deadline = tokio::time::Instant::now() + limits.connect_timeout();
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits).await {
+    let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits, deadline).await {
         Ok(connect) => connect,
         Err(HandshakeError::Io(_)) => return,
         Err(e) => {
@@ -77,13 +83,29 @@ pub async fn serve<S>(
             return;
         }
     };
-    let version = connect.protocol;
     let connection = hub.next_connection_id();
     let mut accepted = match handshake::accept(&connect, &hub.config, connection) {
         Ok(accepted) => accepted,
-        Err(reason) => {
-            info!(%peer, client_id = %connect.client_id, ?reason, "CONNECT refused");
-            handshake::refuse(&mut stream, version, reason).await;
+        Err(failure) => {
+            info!(%peer, client_id = %connect.client_id, reason = ?failure.reason, "CONNECT refused: {}", failure.why);
+            handshake::refuse(&mut stream, &connect, failure).await;
+            return;
+        }
+    };
+    let max_packet_size = limits.max_packet_size as usize;
+    let authenticated = match auth::connect::authenticate(
+        &mut stream,
+        &mut rbuf,
+        &connect,
+        &hub.auth,
+        deadline,
+        max_packet_size,
+    )
+    .await
+    {
+        Ok(authenticated) => authenticated,
+        Err(e) => {
+            info!(%peer, client_id = %connect.client_id, "authentication ended: {e}");
             return;
         }
     };
@@ -93,7 +115,8 @@ pub async fn serve<S>(
     }
     let span = tracing::info_span!("connection", %peer, client_id = %accepted.client_id);
     let connect = *connect;
-    connected(stream, rbuf, hub, connect, accepted, connection, shutdown)
+    let ids = (accepted, authenticated, connection);
+    connected(stream, rbuf, hub, connect, ids, shutdown)
         .instrument(span)
         .await;
 }
@@ -105,13 +128,13 @@ async fn connected<S>(
     mut rbuf: BytesMut,
     hub: Arc<Hub>,
     connect: Connect,
-    accepted: Accepted,
-    connection: u64,
+    (accepted, authenticated, connection): (Accepted, Option<Authenticated>, u64),
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let version = connect.protocol;
+    let problems = Problems::of(&connect);
     let client_id = accepted.client_id.clone();
 
     let claim = hub
@@ -131,7 +154,8 @@ async fn connected<S>(
     }
     let mut properties = Default::default();
     if version.is_v5() {
-        properties = handshake::connack_properties(&connect, &accepted, &hub.config);
+        properties =
+            handshake::connack_properties(&connect, &accepted, authenticated.as_ref(), &hub.config);
     }
     let session_limits = handshake::session_limits(&connect, &hub.config);
     let mut session = Session::new(
@@ -164,6 +188,8 @@ async fn connected<S>(
         waiting: VecDeque::new(),
         waiting_since: now(),
         durable: false,
+        reauth: authenticated.as_ref().map(Reauth::new),
+        sent: (0, 0),
     };
     conn.queue(&connack);
     if claim.session_present {
@@ -201,33 +227,36 @@ async fn connected<S>(
         End::Malformed(error) => {
             warn!("disconnecting: {error}");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(error.reason_code())));
+                conn.queue(&problems.disconnect(error.reason_code(), &error.to_string()));
             }
             true
         }
         End::TakenOver => {
             info!("session taken over by a new connection");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::SessionTakenOver,
-                )));
+                    "[MQTT-3.1.4-3] another connection took this session over",
+                ));
             }
             true
         }
         End::Shutdown => {
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::ServerShuttingDown,
-                )));
+                    "the server is shutting down",
+                ));
             }
             true
         }
         End::Store => {
             warn!("disconnecting: the store failed, nothing more can be acknowledged");
             if version.is_v5() {
-                conn.queue(&Packet::Disconnect(Disconnect::new(
+                conn.queue(&problems.disconnect(
                     ReasonCode::UnspecifiedError,
-                )));
+                    "the server's store failed; nothing more can be acknowledged",
+                ));
             }
             true
         }
@@ -267,6 +296,10 @@ struct Connection<'a> {
     waiting_since: Instant,
     /// Set when a routed message gave the store something to make durable.
     durable: bool,
+    /// Re-authentication, when the client authenticated with a method at CONNECT.
+    reauth: Option<Reauth>,
+    /// Packets and PUBLISHes queued in this step, added to the shared counters at its end.
+    sent: (u64, u64),
 }
 
 impl Connection<'_> {
@@ -278,9 +311,9 @@ impl Connection<'_> {
     /// Encodes a packet into the write buffer.
     fn queue(&mut self, packet: &Packet) {
         if packet.encode(self.version, self.out.buf_mut()).is_ok() {
-            Metrics::add(&self.hub.metrics.messages_sent, 1);
+            self.sent.0 += 1;
             if matches!(packet, Packet::Publish(_)) {
-                Metrics::add(&self.hub.metrics.publish_sent, 1);
+                self.sent.1 += 1;
             }
         }
     }
@@ -289,6 +322,9 @@ impl Connection<'_> {
     /// change its acknowledgements promise, and behind the routing gate while deliveries
     /// wait for room.
     fn end_step(&mut self, session: &mut Session) {
+        let (packets, publishes) = std::mem::take(&mut self.sent);
+        Metrics::add(&self.hub.metrics.messages_sent, packets);
+        Metrics::add(&self.hub.metrics.publish_sent, publishes);
         let durable = session.take_durable() | std::mem::take(&mut self.durable);
         let barrier = match (durable, &self.hub.store) {
             (true, Some(store)) => Some(store.barrier()),
@@ -400,8 +436,8 @@ impl Connection<'_> {
     }
 
     /// Hands one delivery to the session, counting it if the session drops it.
-    fn deliver(&self, session: &mut Session, delivery: crate::message::Delivery) {
-        if !session.deliver(now(), delivery) {
+    fn deliver(&self, session: &mut Session, delivery: crate::message::Delivery, now: Instant) {
+        if !session.deliver(now, delivery) {
             Metrics::add(&self.hub.metrics.publish_dropped, 1);
         }
     }
@@ -410,11 +446,12 @@ impl Connection<'_> {
     /// buffer have room.
     fn pull_mailbox(&mut self, session: &mut Session, batch: &mut Vec<crate::message::Delivery>) {
         let mailbox = session.state().mailbox.clone();
+        let now = now();
         while self.pending_out() < WRITE_HIGH_WATER {
             let free = session.window_free();
             if free == 0 {
                 match mailbox.pop_qos0() {
-                    Some(delivery) => self.deliver(session, delivery),
+                    Some(delivery) => self.deliver(session, delivery, now),
                     None => break,
                 }
                 continue;
@@ -424,7 +461,7 @@ impl Connection<'_> {
                 break;
             }
             for delivery in batch.drain(..) {
-                self.deliver(session, delivery);
+                self.deliver(session, delivery, now);
             }
             if self.run_actions(session).is_some() {
                 break;
@@ -514,22 +551,37 @@ impl Connection<'_> {
         session: &mut Session,
         max: usize,
     ) -> Result<(), End> {
-        loop {
+        // One clock read and one update of the shared counters per batch, not per packet.
+        let now = now();
+        let (mut packets, mut publishes) = (0, 0);
+        let result = loop {
             match tern_codec::decode(rbuf, self.version, max) {
                 Ok(Some(packet)) => {
-                    Metrics::add(&self.hub.metrics.messages_received, 1);
+                    packets += 1;
                     if matches!(packet, Packet::Publish(_)) {
-                        Metrics::add(&self.hub.metrics.publish_received, 1);
+                        publishes += 1;
                     }
-                    session.handle_packet(now(), packet);
+                    match (packet, &mut self.reauth) {
+                        (Packet::Auth(auth), Some(reauth)) => {
+                            session.received(now);
+                            match reauth.handle(auth) {
+                                Ok(reply) => self.queue(&Packet::Auth(reply)),
+                                Err(failure) => session.fail(failure.reason, failure.why),
+                            }
+                        }
+                        (packet, _) => session.handle_packet(now, packet),
+                    }
                     if session.is_closed() {
-                        return Ok(());
+                        break Ok(());
                     }
                 }
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(End::Malformed(e)),
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(End::Malformed(e)),
             }
-        }
+        };
+        Metrics::add(&self.hub.metrics.messages_received, packets);
+        Metrics::add(&self.hub.metrics.publish_received, publishes);
+        result
     }
 }
 

@@ -10,7 +10,10 @@ use tern_codec::{
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::auth::connect::Authenticated;
+use crate::auth::Failure;
 use crate::config::{Config, Limits};
+use crate::problem::Problems;
 use crate::session::SessionLimits;
 
 /// Why a connection ended before its CONNECT was accepted.
@@ -31,29 +34,54 @@ pub enum HandshakeError {
     /// The CONNECT was refused with this CONNACK.
     #[error("CONNECT refused: {0:?}")]
     Refused(ReasonCode),
+    /// Enhanced authentication refused the client with this CONNACK.
+    #[error("authentication failed ({reason:?}): {why}")]
+    AuthFailed {
+        /// The CONNACK reason code.
+        reason: ReasonCode,
+        /// What went wrong.
+        why: &'static str,
+    },
 }
 
-/// Reads the first packet, which must be a CONNECT. Unsupported protocol levels are
-/// answered with the CONNACK the standard asks for before the error is returned.
+/// Reads the first packet, which must be a CONNECT, before `deadline` (the connect
+/// timeout). Unsupported protocol levels are answered with the CONNACK the standard asks for
+/// before the error is returned.
 pub async fn read_connect<S>(
     stream: &mut S,
     buf: &mut BytesMut,
     limits: &Limits,
+    deadline: tokio::time::Instant,
 ) -> Result<Box<Connect>, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    match read_packet(stream, buf, deadline, limits.max_packet_size as usize).await {
+        Ok(Packet::Connect(connect)) => Ok(connect),
+        Ok(other) => Err(HandshakeError::NotConnect(other.packet_type())),
+        Err(HandshakeError::Decode(DecodeError::UnsupportedProtocolVersion(level))) => {
+            refuse_version(stream, level).await;
+            Err(DecodeError::UnsupportedProtocolVersion(level).into())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads one MQTT 5.0 packet before `deadline`: the CONNECT, or an AUTH of the exchange
+/// that follows it.
+pub async fn read_packet<S>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    deadline: tokio::time::Instant,
+    max_packet_size: usize,
+) -> Result<Packet, HandshakeError>
+where
+    S: AsyncRead + Unpin,
+{
     let read = async {
         loop {
-            match tern_codec::decode(buf, ProtocolVersion::V5, limits.max_packet_size as usize) {
-                Ok(Some(Packet::Connect(connect))) => return Ok(connect),
-                Ok(Some(other)) => return Err(HandshakeError::NotConnect(other.packet_type())),
-                Ok(None) => {}
-                Err(DecodeError::UnsupportedProtocolVersion(level)) => {
-                    refuse_version(stream, level).await;
-                    return Err(DecodeError::UnsupportedProtocolVersion(level).into());
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(packet) = tern_codec::decode(buf, ProtocolVersion::V5, max_packet_size)? {
+                return Ok(packet);
             }
             buf.reserve(1024);
             if stream.read_buf(buf).await? == 0 {
@@ -61,7 +89,7 @@ where
             }
         }
     };
-    tokio::time::timeout(limits.connect_timeout(), read)
+    tokio::time::timeout_at(deadline, read)
         .await
         .unwrap_or(Err(HandshakeError::Timeout))
 }
@@ -110,27 +138,34 @@ pub fn assigned_id(n: u64) -> Arc<str> {
     format!("tern-{n:x}-{:x}", std::process::id()).into()
 }
 
-/// Checks a CONNECT against the standard and the limits. `Err` is the CONNACK reason code.
-pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Accepted, ReasonCode> {
+/// Checks a CONNECT against the standard and the limits. `Err` is the refusing CONNACK's
+/// reason code and why. (The Authentication Method is checked afterwards, by
+/// [`crate::auth::connect::authenticate`].)
+pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Accepted, Failure> {
     let limits = &config.limits;
     let v5 = connect.protocol.is_v5();
-    // Extended authentication: no method is offered yet, so any is unknown (§4.12: CONNACK
-    // 0x8C Bad authentication method).
-    if connect.properties.authentication_method.is_some() {
-        return Err(ReasonCode::BadAuthenticationMethod);
-    }
+    let refuse = |reason, why| Err(Failure::new(reason, why));
     if let Some(will) = &connect.will {
         // [MQTT-3.2.2-12], [MQTT-3.2.2-13]: a will the server cannot honour is refused.
         if will.qos > config.mqtt.maximum_qos() {
-            return Err(ReasonCode::QoSNotSupported);
+            return refuse(
+                ReasonCode::QoSNotSupported,
+                "[MQTT-3.2.2-12] the Will QoS is above the server's Maximum QoS",
+            );
         }
         if will.retain && !config.mqtt.retain_available {
-            return Err(ReasonCode::RetainNotSupported);
+            return refuse(
+                ReasonCode::RetainNotSupported,
+                "[MQTT-3.2.2-13] Will Retain is set but the server does not support retained messages",
+            );
         }
         if will.topic.len() > limits.max_topic_length
             || will.topic.levels() > limits.max_topic_levels
         {
-            return Err(ReasonCode::TopicNameInvalid);
+            return refuse(
+                ReasonCode::TopicNameInvalid,
+                "the Will Topic is longer or deeper than the server allows (limits.max_topic_length, limits.max_topic_levels)",
+            );
         }
     }
     let mut assigned = false;
@@ -138,7 +173,10 @@ pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Acc
         // [MQTT-3.1.3-8] (3.1.1): an empty identifier needs Clean Session; 3.1 never allows
         // one. 5.0 always assigns one [MQTT-3.1.3-6].
         if !v5 && (!connect.clean_start || connect.protocol == ProtocolVersion::V3_1) {
-            return Err(ReasonCode::ClientIdentifierNotValid);
+            return refuse(
+                ReasonCode::ClientIdentifierNotValid,
+                "[MQTT-3.1.3-8] an empty Client Identifier needs Clean Session",
+            );
         }
         assigned = true;
         assigned_id(connection)
@@ -146,7 +184,10 @@ pub fn accept(connect: &Connect, config: &Config, connection: u64) -> Result<Acc
         connect.client_id.as_str().into()
     };
     if client_id.len() > limits.max_client_id_length {
-        return Err(ReasonCode::ClientIdentifierNotValid);
+        return refuse(
+            ReasonCode::ClientIdentifierNotValid,
+            "the Client Identifier is longer than the server allows (limits.max_client_id_length)",
+        );
     }
     let mut keep_alive = connect.keep_alive;
     if limits.max_keep_alive > 0 && (keep_alive == 0 || keep_alive > limits.max_keep_alive) {
@@ -191,14 +232,19 @@ pub fn session_limits(connect: &Connect, config: &Config) -> SessionLimits {
         subscription_identifiers: features.subscription_identifiers,
         shared_subscriptions: features.shared_subscriptions,
         check_payload_format: features.check_payload_format,
+        problems: Problems::of(connect),
     }
 }
 
 /// The CONNACK properties an MQTT 5.0 client is told: every limit, and every feature that
 /// differs from the standard's default (an absent property means "supported", §3.2.2.3).
+///
+/// After enhanced authentication it repeats the method [MQTT-4.12.0-5] and carries the
+/// method's last data; without it, neither [MQTT-4.12.0-6].
 pub fn connack_properties(
     connect: &Connect,
     accepted: &Accepted,
+    authenticated: Option<&Authenticated>,
     config: &Config,
 ) -> ConnAckProperties {
     let limits = &config.limits;
@@ -233,20 +279,18 @@ pub fn connack_properties(
     if connect.properties.session_expiry_interval.unwrap_or(0) != accepted.expiry_interval {
         properties.session_expiry_interval = Some(accepted.expiry_interval);
     }
+    if let Some(authenticated) = authenticated {
+        properties.authentication_method = Some(authenticated.method.clone());
+        properties.authentication_data = authenticated.data.clone();
+    }
     properties
 }
 
-/// Refuses a CONNECT with `reason` [MQTT-3.2.2-6: session present 0 on refusal].
-pub async fn refuse<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    version: ProtocolVersion,
-    reason: ReasonCode,
-) {
-    let connack = ConnAck {
-        reason_code: reason,
-        ..Default::default()
-    };
-    send(stream, version, Packet::ConnAck(connack)).await;
+/// Refuses `connect` [MQTT-3.2.2-6: session present 0 on refusal], with a Reason String
+/// saying why when the client allows it [MQTT-3.1.2-29].
+pub async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, connect: &Connect, failure: Failure) {
+    let connack = Problems::of(connect).refusal(failure.reason, failure.why);
+    send(stream, connect.protocol, connack).await;
 }
 
 #[cfg(test)]
@@ -268,22 +312,12 @@ mod tests {
         assert!(accept(&c, &config, 1).unwrap().assigned);
         c.clean_start = false;
         assert_eq!(
-            accept(&c, &config, 1).unwrap_err(),
+            accept(&c, &config, 1).unwrap_err().reason,
             ReasonCode::ClientIdentifierNotValid
         );
         let mut v5 = connect(ProtocolVersion::V5);
         v5.clean_start = false;
         assert!(accept(&v5, &config, 1).unwrap().assigned, "[MQTT-3.1.3-6]");
-    }
-
-    #[test]
-    fn unknown_authentication_method_is_refused_with_0x8c() {
-        let mut c = connect(ProtocolVersion::V5);
-        c.properties.authentication_method = Some("SCRAM-SHA-1".try_into().unwrap());
-        assert_eq!(
-            accept(&c, &Config::default(), 1).unwrap_err(),
-            ReasonCode::BadAuthenticationMethod
-        );
     }
 
     #[test]
@@ -298,7 +332,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            accept(&c, &config, 1).unwrap_err(),
+            accept(&c, &config, 1).unwrap_err().reason,
             ReasonCode::QoSNotSupported
         );
         c.will = Some(tern_codec::Will {
@@ -307,7 +341,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            accept(&c, &config, 1).unwrap_err(),
+            accept(&c, &config, 1).unwrap_err().reason,
             ReasonCode::RetainNotSupported
         );
     }
@@ -320,7 +354,7 @@ mod tests {
         c.keep_alive = 600;
         let accepted = accept(&c, &config, 1).unwrap();
         assert_eq!(accepted.keep_alive, 30);
-        let properties = connack_properties(&c, &accepted, &config);
+        let properties = connack_properties(&c, &accepted, None, &config);
         assert_eq!(properties.server_keep_alive, Some(30));
         assert_eq!(properties.topic_alias_maximum, Some(32));
         assert!(properties.assigned_client_identifier.is_some());
@@ -335,11 +369,11 @@ mod tests {
         c.client_id = tern_codec::ClientId::try_from("dev1").unwrap();
         let accepted = accept(&c, &config, 1).unwrap();
         assert_eq!(
-            connack_properties(&c, &accepted, &config).response_information,
+            connack_properties(&c, &accepted, None, &config).response_information,
             None
         );
         c.properties.request_response_information = Some(true);
-        let info = connack_properties(&c, &accepted, &config).response_information;
+        let info = connack_properties(&c, &accepted, None, &config).response_information;
         assert_eq!(info.unwrap().as_str(), "reply/dev1");
     }
 }

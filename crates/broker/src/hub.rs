@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tern_codec::{PublishProperties, QoS, RetainHandling, Will};
 
+use crate::auth::Authenticators;
 use crate::config::Config;
 use crate::mailbox::{Mailbox, Pushed, QueueLimits};
 use crate::message::{Delivery, Message};
@@ -38,6 +39,8 @@ pub struct Hub {
     pub started: Instant,
     /// The durable store, unless the broker runs in memory.
     pub store: Option<Store>,
+    /// Enhanced authentication methods offered (none unless configured).
+    pub auth: Authenticators,
     next_connection: AtomicU64,
 }
 
@@ -55,6 +58,7 @@ impl Hub {
             retained: RetainStore::new(),
             registry: Registry::with_store(store.clone()),
             store,
+            auth: Authenticators::default(),
             metrics: Metrics::default(),
             started: crate::clock::now(),
             next_connection: AtomicU64::new(1),

@@ -22,10 +22,13 @@
 //!
 //! - [`server`]: start, addresses, graceful shutdown.
 //! - [`config`]: the TOML configuration and its limits.
+//! - [`auth`]: MQTT 5.0 enhanced authentication (SCRAM-SHA-256) at CONNECT and after.
+//! - [`problem`]: Reason Strings on refusals, as the client's CONNECT allows.
 //! - [`registry`]: sessions by client identifier; takeover, resumption, expiry.
 //! - [`sys`]: `$SYS/broker/...` topics; [`metrics`]: the counters behind them.
 //! - [`clock`]: the one place the broker reads the time.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connection;
@@ -36,6 +39,7 @@ pub mod mailbox;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
+pub mod problem;
 pub mod registry;
 pub mod retain;
 pub mod router;

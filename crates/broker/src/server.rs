@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
 
+use crate::auth::{Authenticators, CredentialsError};
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
 use crate::store::{Store, StoreError};
@@ -22,6 +23,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The authentication credentials could not be read.
+    #[error(transparent)]
+    Auth(#[from] CredentialsError),
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -44,6 +48,7 @@ impl Broker {
     /// runtime.
     pub async fn start(config: Config) -> Result<BrokerHandle, StartError> {
         config.validate()?;
+        let auth = Authenticators::from_config(&config.auth)?;
         let mut bound = Vec::new();
         for listener in &config.listeners {
             let addr = listener.addr();
@@ -61,7 +66,8 @@ impl Broker {
         let hub = match opened {
             Some((store, loaded)) => {
                 let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
-                let hub = Hub::with_store(config, Some(store.clone()));
+                let mut hub = Hub::with_store(config, Some(store.clone()));
+                hub.auth = auth;
                 store::restore(&hub, &store, loaded);
                 info!(
                     file = %store.file().display(),
@@ -69,7 +75,11 @@ impl Broker {
                 );
                 Arc::new(hub)
             }
-            None => Arc::new(Hub::new(config)),
+            None => {
+                let mut hub = Hub::new(config);
+                hub.auth = auth;
+                Arc::new(hub)
+            }
         };
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();

@@ -8,65 +8,18 @@
 //! tests fail: a missing peer must not pass as a green run.
 
 mod common;
+mod paho;
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
-
-use common::{workspace_root, Peer, Tern};
+use common::Tern;
 use serde_json::{json, Value};
 
 const V311: &str = "3.1.1";
 const V5: &str = "5";
 
-/// How long one script may run.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The first interpreter, of `$TERN_TEST_PYTHON` and the test venv, that has paho-mqtt 2.x.
-fn python() -> PathBuf {
-    let venv = workspace_root().join("target/test-venv/bin/python");
-    let candidates: Vec<PathBuf> = std::env::var_os("TERN_TEST_PYTHON")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([venv])
-        .collect();
-    for python in &candidates {
-        let mut check = Command::new(python);
-        check.args([
-            "-c",
-            "import sys, paho.mqtt; sys.exit(int(paho.mqtt.__version__.split('.')[0]) < 2)",
-        ]);
-        if python.exists() && Peer::spawn(check).finish(SCRIPT_TIMEOUT).status.success() {
-            return python.clone();
-        }
-    }
-    panic!(
-        "paho-mqtt 2.x is not installed for any of {candidates:?}. Run scripts/test, which \
-         creates target/test-venv with paho-mqtt, or set TERN_TEST_PYTHON to a Python that has it."
-    );
-}
-
 /// Runs `tests/paho/{script}.py PORT VERSION` against a fresh broker and returns its JSON.
 fn run(script: &str, version: &str) -> Value {
-    let python = python();
     let tern = Tern::start(&[]);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/paho/{script}.py"));
-    let mut command = Command::new(python);
-    command
-        .arg(path)
-        .arg(tern.port.to_string())
-        .arg(version)
-        // Keep __pycache__ out of the source tree.
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    let finished = Peer::spawn(command).finish(SCRIPT_TIMEOUT);
-    assert!(
-        finished.status.success(),
-        "{script}.py {version} failed:\n{}\nbroker log:\n{}",
-        finished.stderr.join("\n"),
-        tern.log().join("\n"),
-    );
-    let last = finished.stdout.last().map(String::as_str).unwrap_or("");
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{script}.py printed {last:?}: {e}"))
+    paho::run_script(script, &[version], &tern)
 }
 
 /// A received message as the scripts report it; MQTT 5.0 adds the properties.

@@ -88,6 +88,8 @@ pub struct SessionLimits {
     pub shared_subscriptions: bool,
     /// Whether payloads marked UTF-8 are checked.
     pub check_payload_format: bool,
+    /// Whether the broker's DISCONNECT may carry a Reason String, and how large it may be.
+    pub problems: crate::problem::Problems,
 }
 
 impl Default for SessionLimits {
@@ -106,6 +108,7 @@ impl Default for SessionLimits {
             subscription_identifiers: true,
             shared_subscriptions: true,
             check_payload_format: false,
+            problems: crate::problem::Problems::default(),
         }
     }
 }
@@ -212,13 +215,14 @@ impl Session {
     }
 
     /// Ends the connection for a protocol violation: MQTT 5.0 clients get a DISCONNECT with
-    /// the reason code first [MQTT-4.13.1-1]; the will is published.
+    /// the reason code first [MQTT-4.13.1-1], and the rule as Reason String when they allow
+    /// it [MQTT-3.1.2-29]; the will is published.
     pub fn fail(&mut self, reason: ReasonCode, rule: &'static str) {
         if self.closed {
             return;
         }
         if self.version.is_v5() {
-            self.send(Packet::Disconnect(Disconnect::new(reason)));
+            self.send(self.limits.problems.disconnect(reason, rule));
         }
         self.close(reason, Some(rule), true);
     }
@@ -248,6 +252,12 @@ impl Session {
         }
     }
 
+    /// Notes that a packet the session does not handle itself (AUTH of a
+    /// re-authentication) arrived at `now`, for the keep alive.
+    pub fn received(&mut self, now: Instant) {
+        self.last_received = now;
+    }
+
     /// Handles one packet from the client.
     pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
         if self.closed {
@@ -268,11 +278,12 @@ impl Session {
             Packet::Connect(_) => {
                 self.fail(ReasonCode::ProtocolError, "[MQTT-3.1.0-2] second CONNECT")
             }
-            // No Authentication Method was accepted in CONNECT, so AUTH is a Protocol
-            // Error (§4.12); so are the packets only a server sends (§2.1.2).
+            // The connection task hands AUTH to its re-authentication when the CONNECT
+            // named a method; here the client named none, so AUTH is a Protocol Error; so
+            // are the packets only a server sends (§2.1.2).
             Packet::Auth(_) => self.fail(
                 ReasonCode::ProtocolError,
-                "[MQTT-4.12] AUTH without an authentication method in CONNECT",
+                "[MQTT-4.12.0-7] AUTH from a client whose CONNECT named no Authentication Method",
             ),
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => self
                 .fail(
