@@ -298,6 +298,10 @@ fn remove_from(list: &mut Vec<Subscriber>, owned: impl Fn(&Subscriber) -> bool) 
 /// granted QoS, with every subscription identifier (MQTT 5.0 §3.3.4). A shared subscription
 /// is its own target: it never merges with the client's other subscriptions.
 fn merge(found: Vec<Found<'_>>) -> Vec<Target> {
+    // The common case, one subscriber: nothing to merge.
+    if let [(s, shared)] = found[..] {
+        return vec![target(s, shared)];
+    }
     let (mut ordinary, shared): (Vec<_>, Vec<_>) =
         found.into_iter().partition(|(_, shared)| shared.is_none());
     ordinary.sort_by(|a, b| a.0.client.cmp(&b.0.client));

@@ -10,6 +10,7 @@
 //! - `format`: how `tern sub` prints a message (`-v`, `-F` format strings).
 //! - `json`: JSON output (`-F %j`, `%J`, `--json`, `--pretty`).
 //! - `help`: the `--help` texts of `tern pub` and `tern sub`, in mosquitto's layout.
+//! - `shell`: `tern shell`, an interactive MQTT session (and scripts on stdin).
 
 mod broker;
 mod format;
@@ -18,6 +19,7 @@ mod json;
 mod mqtt_args;
 mod mqtt_props;
 mod pub_cmd;
+mod shell;
 mod sub_cmd;
 
 use std::process::ExitCode;
@@ -40,6 +42,8 @@ enum Command {
     Pub(pub_cmd::PubArgs),
     /// Subscribe and print messages, as mosquitto_sub does (see tern sub --help).
     Sub(sub_cmd::SubArgs),
+    /// Interactive MQTT session: connect, publish, subscribe, ... (also runs scripts on stdin).
+    Shell(shell::ShellArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Pub(args) => return pub_cmd::run(args),
         Command::Sub(args) => return sub_cmd::run(args),
+        Command::Shell(args) => return shell::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
