@@ -66,6 +66,14 @@ impl Target {
                     .unwrap_or_else(|| e.to_string());
                 format!("invalid URL '{url}': {cause}; use mqtt://[user[:password]@]host[:port]")
             })?;
+            if parsed.tls_options().is_some() {
+                // tern-client speaks TLS now, but the shell's target does not carry TLS
+                // settings yet: refuse rather than connect in plain text to the TLS port.
+                return Err(format!(
+                    "invalid URL '{url}': TLS (mqtts://) is not supported by tern shell yet; \
+                     use mqtt://[user[:password]@]host[:port]"
+                ));
+            }
             next.host = parsed.host().to_owned();
             next.port = parsed.port();
             (next.user, next.password) = userinfo(&full);
