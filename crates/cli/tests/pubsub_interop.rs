@@ -322,7 +322,9 @@ fn without_tst(text: &str) -> String {
 // sends them), -n, -s, -f, -r and MQTT 5.0 properties with -D.
 fn tern_pub_sources(broker: Broker) {
     let port = broker.port();
-    let sub = mosquitto_sub(
+    // MQTT orders messages per publisher only: each tern pub's messages are awaited before
+    // the next one starts, so that the output has one order to compare with.
+    let mut sub = mosquitto_sub(
         port,
         &["-t", "src/#", "-F", "%t [%p] %l", "-C", "7", "-W", "10"],
     );
@@ -331,8 +333,11 @@ fn tern_pub_sources(broker: Broker) {
         &["-t", "src/lines", "-l"],
         Some(b"one\n\ntwo\r\nthree"),
     );
+    sub.wait_for_stdout("src/lines [three] 5");
     tern_pub_ok(port, &["-t", "src/null", "-n"], None);
+    sub.wait_for_stdout("src/null [] 0");
     tern_pub_ok(port, &["-t", "src/stdin", "-s"], Some(b"all\nof it"));
+    sub.wait_for_stdout("of it] 9");
     let file = tools::temp_dir("sources").join("message.txt");
     std::fs::write(&file, "from a file").expect("write message file");
     tern_pub_ok(
