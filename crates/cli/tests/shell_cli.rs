@@ -368,8 +368,19 @@ struct Pty {
 
 impl Pty {
     fn spawn(command_line: &str, history: &std::path::Path) -> Pty {
+        // `script` runs the line with $SHELL (sh when unset, as on CI): `exec` leaves no shell
+        // in between, which would take the test's Ctrl-C as well (dash then exits with 130
+        // after the program) and would be the process signalled instead of the program.
         let mut child = Command::new("script")
-            .args(["-q", "-f", "-e", "-c", command_line, "/dev/null"])
+            .args([
+                "-q",
+                "-f",
+                "-e",
+                "-c",
+                &format!("exec {command_line}"),
+                "/dev/null",
+            ])
+            .env("SHELL", "/bin/sh")
             .env("TERM", "xterm")
             .env("NO_COLOR", "1")
             .env("XDG_DATA_HOME", history)
@@ -394,6 +405,22 @@ impl Pty {
             child,
             input,
             screen,
+        }
+    }
+
+    /// The process id of the program `script` runs (its only child).
+    fn shell_pid(&self) -> u32 {
+        let parent = self.child.id();
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let children =
+                std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+                    .unwrap_or_default();
+            if let Some(pid) = children.split_whitespace().next() {
+                return pid.parse().expect("a process id");
+            }
+            assert!(Instant::now() < deadline, "script started no program");
+            thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -469,6 +496,33 @@ fn strip_escapes(text: &str) -> String {
 }
 
 #[test]
+fn ctrl_c_before_the_first_command_does_not_kill_the_shell_at_a_terminal() {
+    // A server that accepts the TCP connection and never answers: the shell is busy with
+    // its connect at start, before any command ran.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let data = temp_dir(&format!("shell-sigint-{port}"));
+    let tern_path = env!("CARGO_BIN_EXE_tern");
+    let mut pty = Pty::spawn(
+        &format!("{tern_path} shell -h 127.0.0.1 -p {port} -i sigint"),
+        &data,
+    );
+    pty.wait_for(0, "type 'help' for the commands");
+    let killed = Command::new("kill")
+        .args(["-INT", &pty.shell_pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success(), "{killed:?}");
+    thread::sleep(Duration::from_millis(500));
+    // `script -e` ends with the program it runs.
+    assert!(
+        matches!(pty.child.try_wait(), Ok(None)),
+        "SIGINT ended the shell:\n{}",
+        pty.text()
+    );
+}
+
+#[test]
 fn message_appears_above_a_half_typed_line_at_a_terminal() {
     let broker = Tern::start(&[]);
     let port = broker.port;
@@ -481,6 +535,21 @@ fn message_appears_above_a_half_typed_line_at_a_terminal() {
     // The prompt says who and where.
     let prompt = format!("pty-user@127.0.0.1:{port}> ");
     let mut at = pty.wait_for(0, &prompt);
+
+    // A SIGINT before any command ran (as a Ctrl-C in the moment between a line typed and
+    // its command starting) neither ends the shell nor interrupts the next command.
+    let shell = pty.shell_pid();
+    let killed = Command::new("kill")
+        .args(["-INT", &shell.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success(), "{killed:?}");
+    thread::sleep(Duration::from_millis(200));
+    pty.type_text("subscriptions\r");
+    at = pty.wait_for(at, "no subscriptions");
+    at = pty.wait_for(at, &prompt);
+    assert!(!pty.text()[..at].contains("interrupted"), "{}", pty.text());
+
     pty.type_text("subscribe -t pty/#\r");
     at = pty.wait_for(at, "subscribed to 'pty/#' (granted QoS 0)");
     at = pty.wait_for(at, &prompt);

@@ -156,6 +156,12 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
+            if !listen {
+                // tokio never unregisters a handler it installed: from here on SIGINT no
+                // longer has its default action (ending the process), also in the moment
+                // between a command's start and `interrupt` listening.
+                drop(signal(SignalKind::interrupt()));
+            }
             let streams = listen
                 .then(|| {
                     Some((
