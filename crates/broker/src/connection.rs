@@ -117,12 +117,15 @@ pub async fn serve<S>(
     while accepted.assigned && hub.registry.contains(&accepted.client_id) {
         accepted.client_id = handshake::assigned_id(hub.next_connection_id());
     }
-    let span = tracing::info_span!("connection", %peer, client_id = %accepted.client_id);
+    // At debug level only: a span lives as long as its connection and costs about 400
+    // bytes of an idle connection's memory. Events above debug name the client themselves.
+    let span = tracing::debug_span!("connection", %peer, client_id = %accepted.client_id);
     let hello = Box::new(Hello {
         connect,
         accepted,
         authenticated,
         connection,
+        peer,
     });
     connected(stream, rbuf, hub, hello, shutdown)
         .instrument(span)
@@ -136,6 +139,7 @@ struct Hello {
     accepted: Accepted,
     authenticated: Option<Authenticated>,
     connection: u64,
+    peer: std::net::SocketAddr,
 }
 
 /// A claimed session, ready to run.
@@ -176,7 +180,7 @@ async fn connected<S>(
         client_id,
         problems,
         connection,
-    } = start(&hub, *hello, claim);
+    } = start(&hub, hello, claim);
     let version = conn.version;
     if rbuf.is_empty() {
         // The handshake's buffer is not kept: the main loop allocates when bytes arrive.
@@ -202,7 +206,9 @@ async fn connected<S>(
             publish_will,
         } => {
             match rule {
-                Some(rule) => warn!(?reason, "disconnecting: {rule}"),
+                Some(rule) => {
+                    warn!(client_id = %conn.client_id, peer = %conn.peer, ?reason, "disconnecting: {rule}")
+                }
                 None => debug!(?reason, "client disconnected"),
             }
             *publish_will
@@ -212,14 +218,14 @@ async fn connected<S>(
             true
         }
         End::Malformed(error) => {
-            warn!("disconnecting: {error}");
+            warn!(client_id = %conn.client_id, peer = %conn.peer, "disconnecting: {error}");
             if version.is_v5() {
                 conn.queue(&problems.disconnect(error.reason_code(), &error.to_string()));
             }
             true
         }
         End::TakenOver => {
-            info!("session taken over by a new connection");
+            info!(client_id = %conn.client_id, peer = %conn.peer, "session taken over by a new connection");
             if version.is_v5() {
                 conn.queue(&problems.disconnect(
                     ReasonCode::SessionTakenOver,
@@ -238,7 +244,10 @@ async fn connected<S>(
             true
         }
         End::Store => {
-            warn!("disconnecting: the store failed, nothing more can be acknowledged");
+            warn!(
+                client_id = %conn.client_id,
+                "disconnecting: the store failed, nothing more can be acknowledged"
+            );
             if version.is_v5() {
                 conn.queue(&problems.disconnect(
                     ReasonCode::UnspecifiedError,
@@ -271,13 +280,19 @@ async fn connected<S>(
 
 /// Sets a claimed session up: publishes what the claim left to publish, builds the session
 /// and queues the CONNACK. Not async, so that nothing here stays in the connection's task.
-fn start(hub: &Hub, hello: Hello, claim: Claim) -> Started<'_> {
+#[expect(
+    clippy::boxed_local,
+    reason = "the box is freed here, not when the connection ends: moved out of in the \
+              caller, it would stay allocated for the connection's life"
+)]
+fn start(hub: &Hub, hello: Box<Hello>, claim: Claim) -> Started<'_> {
     let Hello {
         connect,
         accepted,
         authenticated,
         connection,
-    } = hello;
+        peer,
+    } = *hello;
     let version = connect.protocol;
     let client_id = accepted.client_id.clone();
     if let Some(will) = claim.will {
@@ -312,6 +327,8 @@ fn start(hub: &Hub, hello: Hello, claim: Claim) -> Started<'_> {
     Metrics::add(&hub.metrics.messages_received, 1);
     let mut conn = Connection {
         hub,
+        client_id: client_id.clone(),
+        peer,
         version,
         out: Outbox::default(),
         sending: BytesMut::new(),
@@ -342,6 +359,10 @@ fn start(hub: &Hub, hello: Hello, claim: Claim) -> Started<'_> {
 /// The parts of a connection the main loop needs besides the socket.
 struct Connection<'a> {
     hub: &'a Hub,
+    /// Who, for log events.
+    client_id: Arc<str>,
+    /// Where from, for log events.
+    peer: std::net::SocketAddr,
     version: ProtocolVersion,
     /// What goes to the client, with its held parts.
     out: Outbox,
@@ -408,7 +429,10 @@ impl Connection<'_> {
         if self.waiting.len() < before {
             self.waiting_since = now();
         } else if now().saturating_duration_since(self.waiting_since) >= wait {
-            warn!("a subscriber's queue stayed full for {wait:?}: dropping its copy");
+            warn!(
+                client_id = %self.client_id,
+                "a subscriber's queue stayed full for {wait:?}: dropping its copy"
+            );
             self.hub.give_up(&mut self.waiting);
             stored |= self.hub.retry(&mut self.waiting);
             self.waiting_since = now();
@@ -571,7 +595,13 @@ impl Connection<'_> {
             // A publisher whose messages wait for room is not read: that is the back
             // pressure a full subscriber queue puts on it.
             let can_read = self.pending_out() < WRITE_HIGH_WATER && self.waiting.is_empty();
-            let room = self.waiting.front().map(|(mailbox, _)| mailbox.clone());
+            // Boxed: only a publisher held back by a full queue needs it, and the task
+            // would otherwise carry its room in every connection.
+            let room = self
+                .waiting
+                .front()
+                .map(|(mailbox, _)| Box::pin(wait_for_room(mailbox.clone())));
+            let waits_for_room = room.is_some();
             // The buffer grows while reads fill it or a packet is partly read; a released
             // one gets only the 64 bytes `read_buf` takes until then.
             if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 && (read_more || !rbuf.is_empty()) {
@@ -609,7 +639,7 @@ impl Connection<'_> {
                         return End::Store;
                     }
                 }
-                _ = wait_for_room(room.as_deref()), if room.is_some() => {}
+                _ = either_pending(room), if waits_for_room => {}
                 _ = mailbox.notified(), if self.pending_out() < WRITE_HIGH_WATER => {}
                 _ = sleep_until(deadline), if deadline.is_some() => {
                     session.handle_timeout(now());
@@ -662,11 +692,17 @@ impl Connection<'_> {
 }
 
 /// Waits until the full queue a delivery waits for may have room.
-async fn wait_for_room(mailbox: Option<&crate::mailbox::Mailbox>) {
-    if let Some(mailbox) = mailbox {
-        mailbox
-            .wait_for_room(std::time::Duration::from_millis(100))
-            .await;
+async fn wait_for_room(mailbox: Arc<crate::mailbox::Mailbox>) {
+    mailbox
+        .wait_for_room(std::time::Duration::from_millis(100))
+        .await;
+}
+
+/// The future's output, or never when there is none.
+async fn either_pending<F: std::future::Future>(future: Option<F>) -> F::Output {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
     }
 }
 
