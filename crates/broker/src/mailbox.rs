@@ -172,9 +172,17 @@ impl Mailbox {
             });
         }
         q.bytes += size;
+        let was_empty = q.items.is_empty();
         q.items.push_back(delivery);
         drop(q);
-        self.notify.notify_one();
+        // The consumer takes all it has room for whenever it wakes, and sleeps with
+        // deliveries queued only while its in-flight window or write buffer is full (an
+        // acknowledgement or a finished write wakes it then): only the delivery into an
+        // empty queue needs to wake it (a permit is kept if it is not waiting yet). Waking
+        // it for every delivery cost a cross-thread wake-up per message in fan-out.
+        if was_empty {
+            self.notify.notify_one();
+        }
         Ok(outcome)
     }
 
