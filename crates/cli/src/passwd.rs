@@ -9,7 +9,7 @@
 //!   Empty passwords are refused.
 //! - Each password gets a random 16-byte salt and `-I` PBKDF2 iterations (4096 by default,
 //!   at least 4096); the line is `<user>:SCRAM-SHA-256$...`, the format of the broker's
-//!   `auth.password_file` and `auth.scram_file` ([`file`] edits it).
+//!   `auth.password_file` and `auth.scram_file` ([`mod@file`] edits it).
 //! - Nothing is written when anything is wrong; errors start with `Error:`, say what to do,
 //!   and exit 1, as mosquitto_passwd's do. Success prints nothing.
 

@@ -119,10 +119,22 @@ impl Authenticators {
             methods.register(Arc::new(scram::ScramSha256::new(users)?));
         }
         let users = match &config.password_file {
-            Some(path) => Some(credentials::read_file(path, "auth.password_file")?),
+            Some(path) => {
+                let users = credentials::read_file(path, "auth.password_file")?;
+                tracing::info!(
+                    file = %path.display(),
+                    users = users.len(),
+                    "CONNECT passwords checked against the password file"
+                );
+                Some(users)
+            }
             None => None,
         };
-        methods.passwords = Passwords::new(users, config.allow_anonymous())?;
+        let allow_anonymous = config.allow_anonymous();
+        if !allow_anonymous {
+            tracing::info!("anonymous clients refused (auth.allow_anonymous = false)");
+        }
+        methods.passwords = Passwords::new(users, allow_anonymous)?;
         Ok(methods)
     }
 
