@@ -199,13 +199,27 @@ impl Features {
     }
 }
 
-/// Enhanced authentication methods offered to MQTT 5.0 clients (§4.12).
+/// Who may connect: CONNECT passwords, anonymous clients, and the enhanced authentication
+/// methods offered to MQTT 5.0 clients (§4.12).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// File of SCRAM-SHA-256 credentials, one `<user>:SCRAM-SHA-256$...` line a user
     /// (`docs/configuration.md`). When set, the method `SCRAM-SHA-256` is offered.
     pub scram_file: Option<PathBuf>,
+    /// File the User Name and Password of a CONNECT are checked against, in the same format
+    /// (`tern passwd` writes it); may be the same file as `scram_file`.
+    pub password_file: Option<PathBuf>,
+    /// Whether clients that do not authenticate may connect. Unset: true without
+    /// `password_file`, false with one (as in mosquitto 2).
+    pub allow_anonymous: Option<bool>,
+}
+
+impl AuthConfig {
+    /// Whether clients that do not authenticate may connect, the default applied.
+    pub fn allow_anonymous(&self) -> bool {
+        self.allow_anonymous.unwrap_or(self.password_file.is_none())
+    }
 }
 
 /// Logging settings (the library only emits `tracing` events; the binary installs them).
@@ -323,6 +337,13 @@ impl Config {
                 "must be at least 23, the length every server must accept [MQTT-3.1.3-5]",
             );
         }
+        let auth = &self.auth;
+        if !auth.allow_anonymous() && auth.password_file.is_none() && auth.scram_file.is_none() {
+            return invalid(
+                "auth.allow_anonymous",
+                "false refuses every client unless auth.password_file or auth.scram_file is set; set one of them (tern passwd makes the file)",
+            );
+        }
         Ok(())
     }
 }
@@ -383,10 +404,31 @@ mod tests {
             config.auth.scram_file.as_deref(),
             Some(Path::new("/etc/tern/scram"))
         );
-        let err = Config::from_toml("[auth]\npassword_file = \"x\"\n")
+        assert!(
+            config.auth.allow_anonymous(),
+            "no password file: anonymous allowed"
+        );
+        let config = Config::from_toml("[auth]\npassword_file = \"/etc/tern/passwd\"\n").unwrap();
+        assert!(
+            !config.auth.allow_anonymous(),
+            "a password file: anonymous refused"
+        );
+        let config = Config::from_toml(
+            "[auth]\npassword_file = \"/etc/tern/passwd\"\nallow_anonymous = true\n",
+        )
+        .unwrap();
+        assert!(config.auth.allow_anonymous());
+        let err = Config::from_toml("[auth]\nallow_anonymous = false\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("password_file"), "{err}");
+        assert!(err.contains("auth.allow_anonymous"), "{err}");
+        let config =
+            Config::from_toml("[auth]\nscram_file = \"s\"\nallow_anonymous = false\n").unwrap();
+        assert!(!config.auth.allow_anonymous());
+        let err = Config::from_toml("[auth]\npasswords = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("passwords"), "{err}");
     }
 
     #[test]

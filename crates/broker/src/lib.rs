@@ -22,7 +22,8 @@
 //!
 //! - [`server`]: start, addresses, graceful shutdown.
 //! - [`config`]: the TOML configuration and its limits.
-//! - [`auth`]: MQTT 5.0 enhanced authentication (SCRAM-SHA-256) at CONNECT and after.
+//! - [`auth`]: who may connect: CONNECT passwords against a password file, anonymous clients,
+//!   and MQTT 5.0 enhanced authentication (SCRAM-SHA-256) at CONNECT and after.
 //! - [`problem`]: Reason Strings on refusals, as the client's CONNECT allows.
 //! - [`registry`]: sessions by client identifier; takeover, resumption, expiry.
 //! - [`sys`]: `$SYS/broker/...` topics; [`metrics`]: the counters behind them.

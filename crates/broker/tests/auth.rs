@@ -494,4 +494,48 @@ async fn a_bad_credentials_file_is_refused_at_start() {
         .to_string();
     assert!(err.contains(&format!("{}:1", file.display())), "{err}");
     assert!(err.contains("SCRAM-SHA-256$<iterations>"), "{err}");
+    assert!(err.contains("auth.scram_file"), "{err}");
+
+    // The same for auth.password_file, named as such.
+    let mut config = self::config();
+    config.auth.password_file = Some(file.clone());
+    let err = tern_broker::Broker::start(config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("{}:1", file.display())), "{err}");
+    assert!(err.contains("auth.password_file"), "{err}");
+}
+
+/// One file as both `auth.scram_file` and `auth.password_file`: SCRAM-SHA-256 still
+/// authenticates `user`/`pencil` [MQTT-4.12.0-2], and a CONNECT with that User Name and
+/// Password, no method, connects too; a wrong Password is refused with 0x86
+/// [MQTT-3.1.4-2].
+#[tokio::test]
+async fn scram_and_connect_passwords_share_one_file_mqtt_4_12_0_2() {
+    let broker = scram_broker("shared", |config| {
+        config.auth.password_file = config.auth.scram_file.clone();
+    })
+    .await;
+    let mut scram = authenticated(&broker, "shared1").await;
+    scram.ping().await;
+    let mut connect = connect_packet(V5, "shared2", true);
+    connect.username = Some(MqttString::try_from("user").unwrap());
+    connect.password = Some(Bytes::from_static(b"pencil"));
+    let (mut client, connack) = Client::connect_with(broker.local_addr(), connect.clone()).await;
+    assert_eq!(connack.reason_code, ReasonCode::Success);
+    assert_eq!(
+        connack.properties.authentication_method, None,
+        "[MQTT-4.12.0-6]"
+    );
+    client.ping().await;
+    connect.password = Some(Bytes::from_static(b"crayon"));
+    let (mut client, connack) = Client::connect_with(broker.local_addr(), connect).await;
+    assert_eq!(connack.reason_code, ReasonCode::BadUserNameOrPassword);
+    client.expect_closed("[MQTT-3.1.4-2]").await;
+    // allow_anonymous defaults to false with a password file; SCRAM users are not anonymous.
+    let (mut client, connack) =
+        Client::connect_with(broker.local_addr(), connect_packet(V5, "shared3", true)).await;
+    assert_eq!(connack.reason_code, ReasonCode::NotAuthorized);
+    client.expect_closed("[MQTT-3.1.4-2]").await;
 }

@@ -11,6 +11,8 @@
 //! - `json`: JSON output (`-F %j`, `%J`, `--json`, `--pretty`).
 //! - `help`: the `--help` texts of `tern pub` and `tern sub`, in mosquitto's layout.
 //! - `shell`: `tern shell`, an interactive MQTT session (and scripts on stdin).
+//! - `passwd`: `tern passwd`, the broker's password file, as mosquitto_passwd manages
+//!   mosquitto's.
 
 mod broker;
 mod format;
@@ -18,6 +20,7 @@ mod help;
 mod json;
 mod mqtt_args;
 mod mqtt_props;
+mod passwd;
 mod pub_cmd;
 mod shell;
 mod sub_cmd;
@@ -44,6 +47,8 @@ enum Command {
     Sub(sub_cmd::SubArgs),
     /// Interactive MQTT session: connect, publish, subscribe, ... (also runs scripts on stdin).
     Shell(shell::ShellArgs),
+    /// Manage the broker's password file, as mosquitto_passwd does (see tern passwd --help).
+    Passwd(passwd::PasswdArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Pub(args) => return pub_cmd::run(args),
         Command::Sub(args) => return sub_cmd::run(args),
         Command::Shell(args) => return shell::run(args),
+        Command::Passwd(args) => return passwd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,9 +72,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints a command-line error (or the help or version asked for). `tern pub` and
-/// `tern sub` exit 1 on usage errors, as mosquitto_pub and mosquitto_sub do; the rest keep
-/// clap's 2.
+/// Prints a command-line error (or the help or version asked for). `tern pub`, `tern sub`
+/// and `tern passwd` exit 1 on usage errors, as mosquitto_pub, mosquitto_sub and
+/// mosquitto_passwd do; the rest keep clap's 2.
 fn usage_error(error: &clap::Error) -> ExitCode {
     let _ = error.print();
     if !error.use_stderr() {
@@ -76,7 +82,7 @@ fn usage_error(error: &clap::Error) -> ExitCode {
     }
     let subcommand = std::env::args().nth(1);
     match subcommand.as_deref() {
-        Some("pub" | "sub") => ExitCode::FAILURE,
+        Some("pub" | "sub" | "passwd") => ExitCode::FAILURE,
         _ => ExitCode::from(2),
     }
 }

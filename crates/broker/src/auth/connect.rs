@@ -29,8 +29,9 @@ pub struct Authenticated {
     pub authenticator: Arc<dyn Authenticator>,
 }
 
-/// Runs the exchange a CONNECT asks for. `Ok(None)`: the CONNECT named no method. On a
-/// refusal the CONNACK has been sent when the error is returned.
+/// Runs the exchange a CONNECT asks for. `Ok(None)`: the CONNECT named no method, and its
+/// User Name and Password passed the password check ([`super::password`]). On a refusal the
+/// CONNACK has been sent when the error is returned.
 pub async fn authenticate<S>(
     stream: &mut S,
     buf: &mut BytesMut,
@@ -43,7 +44,16 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Some(method) = &connect.properties.authentication_method else {
-        return Ok(None);
+        return match authenticators.passwords().check(connect, deadline).await {
+            Ok(()) => Ok(None),
+            Err(failure) => {
+                handshake::refuse(stream, connect, failure).await;
+                Err(HandshakeError::AuthFailed {
+                    reason: failure.reason,
+                    why: failure.why,
+                })
+            }
+        };
     };
     let problems = Problems::of(connect);
     let Some(authenticator) = authenticators.get(method.as_str()) else {

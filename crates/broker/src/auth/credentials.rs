@@ -23,6 +23,12 @@ pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
 /// Fewest PBKDF2 iterations accepted (RFC 7677 §4: at least 4096).
 pub const MIN_ITERATIONS: u32 = 4096;
 
+/// The iterations `tern passwd` uses unless told otherwise.
+pub const DEFAULT_ITERATIONS: u32 = MIN_ITERATIONS;
+
+/// Bytes of random salt `tern passwd` gives each password.
+pub const SALT_BYTES: usize = 16;
+
 /// One user's SCRAM-SHA-256 credentials (RFC 5802 §3).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ScramCredentials {
@@ -57,8 +63,14 @@ impl ScramCredentials {
     /// Derives the credentials of `password` (RFC 5802 §3). This runs PBKDF2 `iterations`
     /// times: call it when creating credentials, never while serving a connection.
     pub fn derive(password: &str, salt: &[u8], iterations: u32) -> Self {
+        Self::derive_from_bytes(password.as_bytes(), salt, iterations)
+    }
+
+    /// [`ScramCredentials::derive`] for a password that is any bytes, as the Password of an
+    /// MQTT CONNECT may be (SCRAM itself needs UTF-8; for such passwords both agree).
+    pub fn derive_from_bytes(password: &[u8], salt: &[u8], iterations: u32) -> Self {
         let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted);
+        pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut salted);
         Self::from_salted_password(&salted, salt, iterations)
     }
 
@@ -132,8 +144,10 @@ impl std::fmt::Display for ScramCredentials {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
     /// The file could not be read.
-    #[error("cannot read SCRAM credentials file {path} (auth.scram_file): {source}")]
+    #[error("cannot read {key} {path}: {source}")]
     Read {
+        /// The configuration key that named the file (`auth.scram_file`, `auth.password_file`).
+        key: &'static str,
         /// The file.
         path: PathBuf,
         /// The I/O error.
@@ -141,9 +155,11 @@ pub enum CredentialsError {
     },
     /// A line is not `<user>:SCRAM-SHA-256$...`.
     #[error(
-        "{path}:{line}: {reason}; each line must be <user>:SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey> (see docs/configuration.md)"
+        "{path}:{line}: {reason}; each line must be <user>:SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, as `tern passwd` writes them ({key}, see docs/configuration.md)"
     )]
     Line {
+        /// The configuration key that named the file.
+        key: &'static str,
         /// The file.
         path: PathBuf,
         /// Line number, from 1.
@@ -156,13 +172,19 @@ pub enum CredentialsError {
     Random(getrandom::Error),
 }
 
-/// Reads a credentials file: user name to credentials.
-pub fn read_file(path: &Path) -> Result<HashMap<String, ScramCredentials>, CredentialsError> {
+/// Reads a credentials file, named by the configuration key `key`: user name to
+/// credentials.
+pub fn read_file(
+    path: &Path,
+    key: &'static str,
+) -> Result<HashMap<String, ScramCredentials>, CredentialsError> {
     let text = std::fs::read_to_string(path).map_err(|source| CredentialsError::Read {
+        key,
         path: path.to_owned(),
         source,
     })?;
     parse_file(&text).map_err(|(line, reason)| CredentialsError::Line {
+        key,
         path: path.to_owned(),
         line,
         reason,
@@ -173,25 +195,38 @@ pub fn read_file(path: &Path) -> Result<HashMap<String, ScramCredentials>, Crede
 pub fn parse_file(text: &str) -> Result<HashMap<String, ScramCredentials>, (usize, &'static str)> {
     let mut users = HashMap::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
+        let Some((user, credentials)) = parse_line(line).map_err(|e| (n + 1, e))? else {
             continue;
-        }
-        let marker = format!(":{SCRAM_SHA_256}$");
-        let at = line
-            .find(&marker)
-            .ok_or((n + 1, "no :SCRAM-SHA-256$ after the user name"))?;
-        let (user, credentials) = (&line[..at], &line[at + 1..]);
-        if user.is_empty() {
-            return Err((n + 1, "the user name is empty"));
-        }
-        let credentials = ScramCredentials::parse(credentials).map_err(|e| (n + 1, e))?;
+        };
         if users.insert(user.to_owned(), credentials).is_some() {
-            return Err((n + 1, "the user is listed twice"));
+            return Err((n + 1, DUPLICATE_USER));
         }
     }
     Ok(users)
 }
+
+/// What [`parse_file`] says of a user's second line.
+pub const DUPLICATE_USER: &str = "the user is listed twice";
+
+/// Parses one line of a credentials file (without its `\n`; a `\r` before it is ignored):
+/// `Ok(None)` for a blank line or a `#` comment, else the user name and credentials.
+pub fn parse_line(line: &str) -> Result<Option<(&str, ScramCredentials)>, &'static str> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.trim().is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let at = line
+        .find(MARKER)
+        .ok_or("no :SCRAM-SHA-256$ after the user name")?;
+    let (user, credentials) = (&line[..at], &line[at + 1..]);
+    if user.is_empty() {
+        return Err("the user name is empty");
+    }
+    Ok(Some((user, ScramCredentials::parse(credentials)?)))
+}
+
+/// What ends the user name on a line.
+pub const MARKER: &str = ":SCRAM-SHA-256$";
 
 #[cfg(test)]
 mod tests {

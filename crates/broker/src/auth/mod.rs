@@ -20,9 +20,14 @@
 //! by name. The exchange during CONNECT is run by [`connect`], re-authentication by
 //! [`reauth`]. The built-in method is SCRAM-SHA-256 ([`scram`]), with its users in the file
 //! read by [`credentials`].
+//!
+//! A CONNECT that names no method is let in, or not, by [`password`]: its User Name and
+//! Password checked against `auth.password_file` (the same file format), and
+//! `auth.allow_anonymous`.
 
 pub mod connect;
 pub mod credentials;
+pub mod password;
 pub mod reauth;
 pub mod scram;
 
@@ -36,6 +41,7 @@ use tern_codec::ReasonCode;
 use crate::config::AuthConfig;
 
 pub use credentials::{CredentialsError, ScramCredentials};
+pub use password::Passwords;
 
 /// One authentication method, such as SCRAM-SHA-256.
 pub trait Authenticator: Send + Sync + fmt::Debug {
@@ -85,27 +91,56 @@ impl Failure {
     }
 }
 
-/// The authentication methods the broker offers, by name.
+/// How clients authenticate: the enhanced authentication methods the broker offers, by
+/// name, and the password check of CONNECTs that name none.
 #[derive(Clone, Default)]
 pub struct Authenticators {
     methods: HashMap<String, Arc<dyn Authenticator>>,
+    passwords: Passwords,
 }
 
 impl fmt::Debug for Authenticators {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.methods.keys()).finish()
+        f.debug_struct("Authenticators")
+            .field("methods", &self.methods.keys().collect::<Vec<_>>())
+            .field("password_file", &self.passwords.has_file())
+            .field("allow_anonymous", &self.passwords.allows_anonymous())
+            .finish()
     }
 }
 
 impl Authenticators {
-    /// The methods the configuration asks for: SCRAM-SHA-256 when `auth.scram_file` is set.
+    /// What the configuration asks for: SCRAM-SHA-256 when `auth.scram_file` is set, CONNECT
+    /// passwords checked when `auth.password_file` is set, and `auth.allow_anonymous`.
     pub fn from_config(config: &AuthConfig) -> Result<Self, CredentialsError> {
         let mut methods = Authenticators::default();
         if let Some(path) = &config.scram_file {
-            let users = credentials::read_file(path)?;
+            let users = credentials::read_file(path, "auth.scram_file")?;
             methods.register(Arc::new(scram::ScramSha256::new(users)?));
         }
+        let users = match &config.password_file {
+            Some(path) => {
+                let users = credentials::read_file(path, "auth.password_file")?;
+                tracing::info!(
+                    file = %path.display(),
+                    users = users.len(),
+                    "CONNECT passwords checked against the password file"
+                );
+                Some(users)
+            }
+            None => None,
+        };
+        let allow_anonymous = config.allow_anonymous();
+        if !allow_anonymous {
+            tracing::info!("anonymous clients refused (auth.allow_anonymous = false)");
+        }
+        methods.passwords = Passwords::new(users, allow_anonymous)?;
         Ok(methods)
+    }
+
+    /// The password check of CONNECTs that name no method.
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
     }
 
     /// Offers `authenticator` under its method name, replacing one of the same name.
