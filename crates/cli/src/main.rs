@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - `broker`: `tern broker`, the MQTT broker.
+//! - `bench`: `tern bench conn | pub | sub`, the load generator.
 //! - `pub_cmd`: `tern pub`, publish like mosquitto_pub.
 //! - `sub_cmd`: `tern sub`, subscribe and print like mosquitto_sub.
 //! - `mqtt_args`: the connection flags both share, and how they report errors and exit.
@@ -12,6 +13,7 @@
 //! - `help`: the `--help` texts of `tern pub` and `tern sub`, in mosquitto's layout.
 //! - `shell`: `tern shell`, an interactive MQTT session (and scripts on stdin).
 
+mod bench;
 mod broker;
 mod format;
 mod help;
@@ -42,6 +44,8 @@ enum Command {
     Pub(pub_cmd::PubArgs),
     /// Subscribe and print messages, as mosquitto_sub does (see tern sub --help).
     Sub(sub_cmd::SubArgs),
+    /// Load generator: conn, pub and sub jobs with rates, latency percentiles, --json.
+    Bench(bench::BenchArgs),
     /// Interactive MQTT session: connect, publish, subscribe, ... (also runs scripts on stdin).
     Shell(shell::ShellArgs),
 }
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
         Command::Pub(args) => return pub_cmd::run(args),
         Command::Sub(args) => return sub_cmd::run(args),
         Command::Shell(args) => return shell::run(args),
+        Command::Bench(args) => return bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
