@@ -75,6 +75,11 @@ pub(crate) async fn run(args: ConnArgs) -> Result<(), Failure> {
     .await;
     let last = outcomes.iter().flatten().max().copied();
     let connect_secs = last.map_or(0.0, |l| l.duration_since(start).as_secs_f64());
+    eprintln!(
+        "tern bench conn: {} of {} client(s) connected, holding",
+        stats.connected.get(),
+        options.count
+    );
     if let Some(hold) = options.duration {
         tokio::select! {
             _ = sleep(hold) => {}

@@ -80,6 +80,9 @@ pub(crate) struct Link {
     pub(crate) receive_maximum: u16,
     /// Session Present of the CONNACK.
     pub(crate) session_present: bool,
+    /// Packets that arrived before the SUBACK (a resumed session's queued messages), for
+    /// the subscriber loop to handle first.
+    pub(crate) early: Vec<Packet>,
 }
 
 /// The two halves of a connection's stream.
@@ -137,6 +140,7 @@ impl Dialer {
             version: s.version,
             receive_maximum: u16::MAX,
             session_present: false,
+            early: Vec::new(),
         };
         let mut connect = Connect {
             protocol: s.version,
@@ -211,12 +215,16 @@ impl Link {
             filters: vec![(filter.clone(), SubscriptionOptions::with_qos(qos))],
         };
         self.send(&Packet::Subscribe(subscribe)).await?;
-        let ack = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.recv())
-            .await
-            .map_err(|_| anyhow!("no SUBACK within {HANDSHAKE_TIMEOUT:?}"))??;
-        let Packet::SubAck(ack) = ack else {
-            bail!("expected SUBACK, got {:?}", ack.packet_type());
-        };
+        let ack = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            loop {
+                match self.recv().await? {
+                    Packet::SubAck(ack) => return anyhow::Ok(ack),
+                    other => self.early.push(other),
+                }
+            }
+        })
+        .await
+        .map_err(|_| anyhow!("no SUBACK within {HANDSHAKE_TIMEOUT:?}"))??;
         match ack.reason_codes.first().map(|c| *c as u8) {
             Some(granted @ 0..=2) => Ok(QoS::from_u8(granted)?),
             Some(code) => bail!(

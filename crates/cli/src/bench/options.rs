@@ -46,7 +46,7 @@ pub(crate) struct CommonArgs {
     #[arg(short = 'k', long, default_value_t = 60, value_name = "SECS")]
     keepalive: u16,
     /// Clean session / clean start: false makes persistent sessions (with -x for MQTT 5).
-    #[arg(short = 'C', long, default_value = "true", value_parser = parse_bool, value_name = "BOOL")]
+    #[arg(short = 'C', long, default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set, value_name = "BOOL")]
     clean: bool,
     /// MQTT 5 Session Expiry Interval in seconds sent in CONNECT.
     #[arg(

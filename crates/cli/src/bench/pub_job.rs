@@ -208,6 +208,11 @@ pub(crate) async fn run(args: PubArgs) -> Result<(), Failure> {
     .collect::<anyhow::Result<Vec<Link>>>()
     .map_err(|e| Failure::Run(e.context("a publisher could not connect")))?;
 
+    eprintln!(
+        "tern bench pub: {} publisher(s) and {} subscriber(s) ready, publishing",
+        links.len(),
+        args.subscribers
+    );
     let ticker = options.progress.then(|| {
         progress::spawn(
             stats.clone(),

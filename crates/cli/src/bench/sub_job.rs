@@ -99,6 +99,7 @@ pub(crate) async fn run(args: SubArgs) -> Result<(), Failure> {
     .collect::<anyhow::Result<Vec<Link>>>()
     .map_err(|e| Failure::Run(e.context("a subscriber could not subscribe")))?;
 
+    eprintln!("tern bench sub: {} subscriber(s) ready", links.len());
     let plan = subscriber::Plan {
         limit: args.limit,
         keep_alive: dialer.session.keep_alive,

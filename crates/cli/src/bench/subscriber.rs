@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use bytes::{Buf, BytesMut};
-use tern_codec::{decode, Disconnect, Packet, PubResponse, QoS, ReasonCode, MAX_PACKET_SIZE};
+use tern_codec::{
+    decode, Disconnect, Packet, ProtocolVersion, PubResponse, QoS, ReasonCode, MAX_PACKET_SIZE,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep_until, timeout, Instant};
 
@@ -50,6 +52,82 @@ pub(crate) struct Outcome {
     pub(crate) closed: bool,
 }
 
+/// The receiving side of one subscriber: accounting and acknowledgements.
+struct Receiver<'a> {
+    out: Outcome,
+    stats: &'a Stats,
+    latencies: LatencyBatch,
+    /// New and duplicate messages since the last [`Receiver::settle`].
+    new: u64,
+    dups: u64,
+}
+
+impl Receiver<'_> {
+    /// Handles one packet received at `now`; acknowledgements go into `w`.
+    fn handle(
+        &mut self,
+        packet: Packet,
+        now: u64,
+        version: ProtocolVersion,
+        w: &mut BytesMut,
+    ) -> anyhow::Result<()> {
+        let stats = self.stats;
+        match packet {
+            Packet::Publish(p) => {
+                match Stamp::read(&p.payload) {
+                    Some(s) if self.out.tracker.record(s.publisher, s.seq) => {
+                        self.new += 1;
+                        self.latencies
+                            .push(now.saturating_sub(s.sent_ns), &stats.e2e_latency);
+                    }
+                    Some(_) => self.dups += 1,
+                    None => {
+                        self.new += 1;
+                        self.out.foreign += 1;
+                    }
+                }
+                match (p.qos, p.packet_id) {
+                    (QoS::AtMostOnce, _) => {}
+                    (QoS::AtLeastOnce, Some(id)) => {
+                        Packet::PubAck(PubResponse::new(id)).encode(version, w)?;
+                    }
+                    (QoS::ExactlyOnce, Some(id)) => {
+                        Packet::PubRec(PubResponse::new(id)).encode(version, w)?;
+                    }
+                    (_, None) => stats.error(|| "QoS 1/2 PUBLISH without packet id".into()),
+                }
+            }
+            Packet::PubRel(rel) => {
+                Packet::PubComp(PubResponse::new(rel.packet_id)).encode(version, w)?;
+            }
+            Packet::PingResp => {}
+            Packet::Disconnect(d) => {
+                bail!(
+                    "the broker sent a subscriber DISCONNECT ({:?})",
+                    d.reason_code
+                )
+            }
+            other => {
+                stats.error(|| format!("unexpected {:?} to a subscriber", other.packet_type()))
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the counts since the last call to the shared stats; returns the new messages.
+    fn settle(&mut self, now: u64) -> u64 {
+        let new = std::mem::take(&mut self.new);
+        if new > 0 {
+            self.out.first_ns.get_or_insert(now);
+            self.out.last_ns = Some(now);
+        }
+        self.stats.received.add(new);
+        self.stats.dups.add(std::mem::take(&mut self.dups));
+        self.latencies.flush(&self.stats.e2e_latency);
+        new
+    }
+}
+
 /// Runs one subscriber until the stop signal or its limit.
 pub(crate) async fn run(
     mut link: Link,
@@ -60,69 +138,39 @@ pub(crate) async fn run(
     let version = link.version;
     let ping_every = Duration::from_millis(u64::from(plan.keep_alive) * 750);
     let limit = plan.limit.unwrap_or(u64::MAX);
+    let early = std::mem::take(&mut link.early);
     let ((mut rd, mut wr), read) = link.halves();
     let mut w = BytesMut::with_capacity(4096);
-    let mut out = Outcome::default();
-    let mut received = 0u64;
-    let mut latencies = LatencyBatch::default();
+    let mut rx = Receiver {
+        out: Outcome::default(),
+        stats: &stats,
+        latencies: LatencyBatch::default(),
+        new: 0,
+        dups: 0,
+    };
+    let now = now_ns();
+    for packet in early {
+        rx.handle(packet, now, version, &mut w)?;
+    }
+    let mut received = rx.settle(now);
     let mut unflushed = false;
     let mut last_write = Instant::now();
-    while received < limit {
+    while received < limit || !w.is_empty() {
         if read.capacity() - read.len() < 16 * 1024 {
             read.reserve(64 * 1024);
         }
         tokio::select! {
-            r = rd.read_buf(read) => {
+            r = rd.read_buf(read), if received < limit => {
                 if r? == 0 {
-                    out.closed = true;
+                    rx.out.closed = true;
                     stats.dropped.add(1);
                     break;
                 }
                 let now = now_ns();
-                let (mut new, mut dups) = (0u64, 0u64);
                 while let Some(packet) = decode(read, version, MAX_PACKET_SIZE)? {
-                    match packet {
-                        Packet::Publish(p) => {
-                            match Stamp::read(&p.payload) {
-                                Some(s) if out.tracker.record(s.publisher, s.seq) => {
-                                    new += 1;
-                                    latencies.push(now.saturating_sub(s.sent_ns), &stats.e2e_latency);
-                                }
-                                Some(_) => dups += 1,
-                                None => {
-                                    new += 1;
-                                    out.foreign += 1;
-                                }
-                            }
-                            match (p.qos, p.packet_id) {
-                                (QoS::AtMostOnce, _) => {}
-                                (QoS::AtLeastOnce, Some(id)) => {
-                                    Packet::PubAck(PubResponse::new(id)).encode(version, &mut w)?;
-                                }
-                                (QoS::ExactlyOnce, Some(id)) => {
-                                    Packet::PubRec(PubResponse::new(id)).encode(version, &mut w)?;
-                                }
-                                (_, None) => stats.error(|| "QoS 1/2 PUBLISH without packet id".into()),
-                            }
-                        }
-                        Packet::PubRel(rel) => {
-                            Packet::PubComp(PubResponse::new(rel.packet_id)).encode(version, &mut w)?;
-                        }
-                        Packet::PingResp => {}
-                        Packet::Disconnect(d) => {
-                            bail!("the broker sent a subscriber DISCONNECT ({:?})", d.reason_code)
-                        }
-                        other => stats.error(|| format!("unexpected {:?} to a subscriber", other.packet_type())),
-                    }
+                    rx.handle(packet, now, version, &mut w)?;
                 }
-                if new > 0 {
-                    out.first_ns.get_or_insert(now);
-                    out.last_ns = Some(now);
-                    received += new;
-                }
-                stats.received.add(new);
-                stats.dups.add(dups);
-                latencies.flush(&stats.e2e_latency);
+                received += rx.settle(now);
             }
             r = write_or_flush(&mut wr, &w), if !w.is_empty() || unflushed => {
                 if w.is_empty() {
@@ -143,6 +191,7 @@ pub(crate) async fn run(
             _ = stop.wait() => break,
         }
     }
+    let out = rx.out;
     if !out.closed {
         Packet::Disconnect(Disconnect::new(ReasonCode::Success)).encode(version, &mut w)?;
         let _ = timeout(Duration::from_secs(1), async {
