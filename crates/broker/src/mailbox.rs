@@ -225,6 +225,7 @@ impl Mailbox {
         let mut q = self.lock();
         let q = &mut *q;
         let n = max.min(q.items.len());
+        out.reserve(n);
         for delivery in q.items.drain(..n) {
             q.bytes -= delivery.size();
             out.push(delivery);

@@ -44,7 +44,7 @@ pub enum Opened {
 }
 
 /// A write buffer with gates.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Outbox {
     buf: BytesMut,
     gates: VecDeque<Gate>,
@@ -59,6 +59,13 @@ impl Outbox {
             buf: BytesMut::with_capacity(capacity),
             gates: VecDeque::new(),
             step_start: 0,
+        }
+    }
+
+    /// Frees the buffer when nothing is queued (the next packet allocates again).
+    pub fn release_if_empty(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
         }
     }
 

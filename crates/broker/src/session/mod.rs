@@ -120,7 +120,8 @@ pub struct Session {
     version: ProtocolVersion,
     keep_alive: Option<Duration>,
     last_received: Instant,
-    will: Option<Will>,
+    /// Boxed: most clients have none, and an idle session should be small.
+    will: Option<Box<Will>>,
     limits: SessionLimits,
     actions: VecDeque<Action>,
     closed: bool,
@@ -153,7 +154,7 @@ impl Session {
             version,
             keep_alive,
             last_received: now,
-            will,
+            will: will.map(Box::new),
             limits: SessionLimits {
                 send_window,
                 ..limits
@@ -184,7 +185,7 @@ impl Session {
 
     /// Takes the will, to publish it (or not) as the connection ends.
     pub fn take_will(&mut self) -> Option<Will> {
-        self.will.take()
+        self.will.take().map(|will| *will)
     }
 
     /// Whether a change was logged to the store since the last call that must be durable
