@@ -439,3 +439,34 @@ fn tls_client_certificate_against_mosquitto() {
         "without a client certificate: {out:#?}"
     );
 }
+
+#[test]
+fn ctrl_c_ends_an_unbounded_run_with_its_summary() {
+    let broker = Tern::start(&[]);
+    let port = broker.port.to_string();
+    let mut run = bench(&[
+        "pub",
+        "-p",
+        &port,
+        "-q",
+        "1",
+        "-c",
+        "2",
+        "--subscribers",
+        "1",
+        "-I",
+        "500",
+        "--json",
+    ]);
+    run.wait_for_stderr("ready, publishing");
+    // Some messages go out before the signal; how many does not matter.
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal("INT");
+    let out = run.finish(RUN);
+    assert_eq!(out.code(), Some(0), "{out:#?}");
+    let v = json(&out);
+    let sent = n(&v, "sent");
+    assert!(sent > 0, "{v}");
+    assert_exact(&v, sent, sent);
+    assert_eq!(n(&v, "acked"), sent, "{v}");
+}

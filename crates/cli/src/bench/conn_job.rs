@@ -25,7 +25,11 @@ use super::{version_name, Failure};
 
 /// Options of `tern bench conn`.
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    disable_help_flag = true,
+    disable_version_flag = true,
+    after_help = "Example:\n  tern bench conn -c 10000 -i 0 --concurrency 200 -d 30 -k 60"
+)]
 pub(crate) struct ConnArgs {
     #[command(flatten)]
     common: CommonArgs,

@@ -34,7 +34,16 @@ use super::{publisher, subscriber, version_name, Failure};
 
 /// Options of `tern bench pub`.
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    disable_help_flag = true,
+    disable_version_flag = true,
+    after_help = "Examples:\n  \
+    fan-in 4 -> 1, QoS 1:   tern bench pub -c 4 --subscribers 1 -q 1 -d 10\n  \
+    fan-out 1 -> 50:        tern bench pub -c 1 --subscribers 50 -t bench/one -d 10\n  \
+    100 pairs:              tern bench pub -c 100 --subscribers 100 -t 'bench/%i' --sub-topic 'bench/%i' -q 1\n  \
+    latency at 10k msg/s:   tern bench pub -c 4 --subscribers 1 -q 1 -I 10000 -d 10\n  \
+    for a tern bench sub:   tern bench pub -c 10 -t 'tern/bench/%i' -q 1 -L 100000"
+)]
 pub(crate) struct PubArgs {
     #[command(flatten)]
     common: CommonArgs,

@@ -27,7 +27,13 @@ use super::{subscriber, version_name, Failure};
 
 /// Options of `tern bench sub`.
 #[derive(Debug, Args)]
-#[command(disable_help_flag = true, disable_version_flag = true)]
+#[command(
+    disable_help_flag = true,
+    disable_version_flag = true,
+    after_help = "Examples:\n  \
+    tern bench sub -c 10 -t 'tern/bench/#' -q 1           (then tern bench pub elsewhere)\n  \
+    tern bench sub -c 100 -t 'bench/%i' -C false -x 3600 --prefix load-   (persistent)"
+)]
 pub(crate) struct SubArgs {
     #[command(flatten)]
     common: CommonArgs,
