@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - `broker`: `tern broker`, the MQTT broker.
+//! - `bench`: `tern bench conn | pub | sub`, the load generator.
 //! - `pub_cmd`: `tern pub`, publish like mosquitto_pub.
 //! - `sub_cmd`: `tern sub`, subscribe and print like mosquitto_sub.
 //! - `mqtt_args`: the connection flags both share, and how they report errors and exit.
@@ -14,6 +15,7 @@
 //! - `passwd`: `tern passwd`, the broker's password file, as mosquitto_passwd manages
 //!   mosquitto's.
 
+mod bench;
 mod broker;
 mod format;
 mod help;
@@ -45,6 +47,8 @@ enum Command {
     Pub(pub_cmd::PubArgs),
     /// Subscribe and print messages, as mosquitto_sub does (see tern sub --help).
     Sub(sub_cmd::SubArgs),
+    /// Load generator: conn, pub and sub jobs with rates, latency percentiles, --json.
+    Bench(bench::BenchArgs),
     /// Interactive MQTT session: connect, publish, subscribe, ... (also runs scripts on stdin).
     Shell(shell::ShellArgs),
     /// Manage the broker's password file, as mosquitto_passwd does (see tern passwd --help).
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Sub(args) => return sub_cmd::run(args),
         Command::Shell(args) => return shell::run(args),
         Command::Passwd(args) => return passwd::run(args),
+        Command::Bench(args) => return bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,4 +87,4 @@ pub use tern_codec::{
     RetainHandling, SubscriptionOptions, TopicFilter, TopicName, UserProperty, Will,
     WillProperties,
 };
-pub use tls::{TlsOptions, TlsVersion};
+pub use tls::{TlsOptions, TlsSetupError, TlsVersion};

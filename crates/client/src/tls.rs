@@ -120,7 +120,24 @@ pub(crate) enum TlsConfigError {
     BadServerName(String),
 }
 
+/// Why [`TlsOptions::rustls_config`] cannot build a configuration: a file missing or not
+/// PEM, a key that does not fit its certificate, a server name that is neither a DNS name nor
+/// an IP address.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TlsSetupError(TlsConfigError);
+
 impl TlsOptions {
+    /// The rustls configuration these settings describe and the server name to check for
+    /// `host`, for a program that opens its own TLS connections with tokio-rustls (`tern
+    /// bench` does, to speak MQTT without the client's bookkeeping).
+    pub fn rustls_config(
+        &self,
+        host: &str,
+    ) -> Result<(Arc<ClientConfig>, ServerName<'static>), TlsSetupError> {
+        self.build(host).map_err(TlsSetupError)
+    }
+
     /// TLS with the defaults: trust the Mozilla root set, check the server's name, no
     /// client certificate, no ALPN, TLS 1.2 or 1.3.
     pub fn new() -> Self {
