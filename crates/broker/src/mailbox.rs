@@ -169,6 +169,7 @@ impl Mailbox {
                 uid: journal.uid,
                 seq,
                 delivery: delivery.clone(),
+                stage: crate::store::EntryStage::Queued,
             });
         }
         q.bytes += size;

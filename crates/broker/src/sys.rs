@@ -1,6 +1,7 @@
 //! `$SYS/broker/...` topics, named as mosquitto names them, published retained every
 //! `sys_interval` seconds.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ pub fn snapshot(hub: &Hub) -> Vec<(&'static str, String)> {
     let m = &hub.metrics;
     let (online, offline) = hub.registry.counts();
     let uptime = now().saturating_duration_since(hub.started).as_secs();
-    vec![
+    let mut topics = vec![
         (
             "$SYS/broker/version",
             format!("tern version {}", env!("CARGO_PKG_VERSION")),
@@ -68,7 +69,22 @@ pub fn snapshot(hub: &Hub) -> Vec<(&'static str, String)> {
             "$SYS/broker/retained messages/count",
             hub.retained.len().to_string(),
         ),
-    ]
+    ];
+    if let Some(store) = &hub.store {
+        // Tern's own: the durable store's group commit at work.
+        let stats = store.stats();
+        let read = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed).to_string();
+        topics.extend([
+            ("$SYS/broker/store/commits", read(&stats.commits)),
+            ("$SYS/broker/store/operations", read(&stats.ops)),
+            (
+                "$SYS/broker/store/operations coalesced",
+                read(&stats.coalesced),
+            ),
+            ("$SYS/broker/store/failures", read(&stats.failures)),
+        ]);
+    }
+    topics
 }
 
 /// Publishes every `$SYS` topic now, retained, at QoS 0.

@@ -121,6 +121,9 @@ pub enum Op {
         seq: u64,
         /// The delivery.
         delivery: Delivery,
+        /// How far it got: `Queued` when logged; the writer folds the `Stage`s logged after
+        /// it in the same group into it.
+        stage: EntryStage,
     },
     /// Records how far a QoS 2 delivery got.
     Stage {
@@ -165,6 +168,10 @@ pub struct StoreStats {
     pub commits: AtomicU64,
     /// Operations applied.
     pub ops: AtomicU64,
+    /// Operations never written because later ones in the same group made them moot (a
+    /// delivery queued and completed before its group was written, a stage folded into
+    /// the delivery's first write).
+    pub coalesced: AtomicU64,
     /// Commits that failed.
     pub failures: AtomicU64,
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use redb::{Database, ReadableTable, WriteTransaction};
 
 use super::load::{AWAITING, MESSAGES, QUEUE, RETAINED, SESSIONS, SUBSCRIPTIONS};
-use super::record::{self, Entry, EntryStage};
+use super::record::{self, Entry};
 use super::{Op, StoreStats, MAX_GROUP};
 
 /// How long a group stays open for more operations.
@@ -82,6 +82,58 @@ pub(super) fn run(
     }
 }
 
+/// Shortens a group by what its own later operations make moot, for each delivery queued
+/// in it: queued and completed in the group, it is dropped with everything logged for it
+/// (acknowledged by its subscriber before it reached the disk, there is nothing of it to
+/// keep); queued and sent, its last `Stage` is written with it instead of after it (one
+/// write, not a write and a read-modify-write). Returns how many operations went.
+///
+/// The log order makes this sound: a delivery's `Enqueue` is logged (under its mailbox's
+/// lock) before the delivery can be sent, so its `Stage`s and `Done` always come after it.
+/// The group's barriers still wait for the commit of what remains. Under load the writer
+/// falls behind, its groups grow, and more cancels out: the disk does less exactly when it
+/// is the bottleneck.
+fn coalesce(ops: &mut Vec<Op>) -> usize {
+    // Per delivery queued in this group: its Enqueue's index, and whether it completed.
+    let mut queued: HashMap<(u64, u64), (usize, bool)> = HashMap::new();
+    let mut folded = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Op::Enqueue { uid, seq, .. } => {
+                queued.insert((*uid, *seq), (i, false));
+            }
+            Op::Stage { uid, seq, stage } => {
+                if let Some(&(at, _)) = queued.get(&(*uid, *seq)) {
+                    folded.push((at, *stage));
+                }
+            }
+            Op::Done { uid, seq, .. } => {
+                if let Some(entry) = queued.get_mut(&(*uid, *seq)) {
+                    entry.1 = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    if queued.is_empty() {
+        return 0;
+    }
+    for (at, stage) in folded {
+        if let Op::Enqueue { stage: to, .. } = &mut ops[at] {
+            *to = stage;
+        }
+    }
+    let before = ops.len();
+    ops.retain(|op| match op {
+        Op::Enqueue { uid, seq, .. } | Op::Done { uid, seq, .. } => !queued
+            .get(&(*uid, *seq))
+            .is_some_and(|&(_, completed)| completed),
+        Op::Stage { uid, seq, .. } => !queued.contains_key(&(*uid, *seq)),
+        _ => true,
+    });
+    before - ops.len()
+}
+
 struct Writer {
     db: Database,
     /// Deliveries stored per message, so a message is deleted with its last one.
@@ -104,6 +156,10 @@ impl Writer {
                 op => ops.push(op),
             }
         }
+        let coalesced = coalesce(&mut ops);
+        self.stats
+            .coalesced
+            .fetch_add(coalesced as u64, Ordering::Relaxed);
         let durable = if self.failed {
             false
         } else if ops.is_empty() {
@@ -191,7 +247,12 @@ impl Writer {
             Op::Unsubscribe { uid, filter } => {
                 t.subscriptions.remove((uid, &*filter))?;
             }
-            Op::Enqueue { uid, seq, delivery } => {
+            Op::Enqueue {
+                uid,
+                seq,
+                delivery,
+                stage,
+            } => {
                 let message = &delivery.message;
                 let count = self.refs.entry(message.id).or_insert(0);
                 if *count == 0 {
@@ -208,7 +269,7 @@ impl Writer {
                     retain: delivery.retain,
                     subscription_ids: delivery.subscription_ids,
                     shared: delivery.shared.map(|f| f.as_str().to_owned()),
-                    stage: EntryStage::Queued,
+                    stage,
                 };
                 t.queue
                     .insert((uid, seq), record::encode_entry(&entry).as_slice())?;
@@ -289,5 +350,99 @@ impl<'t> Tables<'t> {
             messages: txn.open_table(MESSAGES)?,
             retained: txn.open_table(RETAINED)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use tern_codec::{PacketId, QoS, TopicName};
+
+    use super::{coalesce, Op};
+    use crate::message::{Delivery, Message};
+    use crate::store::EntryStage;
+
+    fn enqueue(seq: u64) -> Op {
+        let topic = TopicName::try_from("a/b").expect("topic");
+        let message = Message::detached(
+            &topic,
+            b"x",
+            QoS::AtLeastOnce,
+            false,
+            Default::default(),
+            None,
+            Instant::now(),
+        );
+        Op::Enqueue {
+            uid: 1,
+            seq,
+            delivery: Delivery {
+                message: Arc::new(message),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                subscription_ids: Vec::new(),
+                shared: None,
+                stored: Some(seq),
+            },
+            stage: EntryStage::Queued,
+        }
+    }
+
+    fn stage(seq: u64, packet_id: u16) -> Op {
+        Op::Stage {
+            uid: 1,
+            seq,
+            stage: EntryStage::Published(PacketId::new(packet_id).expect("non-zero")),
+        }
+    }
+
+    fn done(seq: u64) -> Op {
+        Op::Done {
+            uid: 1,
+            seq,
+            message: 0,
+        }
+    }
+
+    fn shape(ops: &[Op]) -> Vec<String> {
+        ops.iter()
+            .map(|op| match op {
+                Op::Enqueue { seq, stage, .. } => format!("enqueue {seq} {stage:?}"),
+                Op::Stage { seq, stage, .. } => format!("stage {seq} {stage:?}"),
+                Op::Done { seq, .. } => format!("done {seq}"),
+                _ => "other".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_delivery_completed_in_its_group_is_never_written() {
+        let mut ops = vec![enqueue(1), enqueue(2), stage(1, 7), done(1)];
+        assert_eq!(coalesce(&mut ops), 3);
+        assert_eq!(shape(&ops), ["enqueue 2 Queued"]);
+    }
+
+    #[test]
+    fn a_stage_in_the_group_is_written_with_its_delivery() {
+        let mut ops = vec![enqueue(1), stage(1, 7), stage(1, 8)];
+        assert_eq!(coalesce(&mut ops), 2);
+        assert_eq!(shape(&ops), ["enqueue 1 Published(PacketId(8))"]);
+    }
+
+    #[test]
+    fn operations_on_deliveries_of_earlier_groups_stay() {
+        // Delivery 1 was queued in an earlier group: its stage and completion are written.
+        let mut ops = vec![stage(1, 7), done(1), enqueue(2)];
+        assert_eq!(coalesce(&mut ops), 0);
+        assert_eq!(
+            shape(&ops),
+            [
+                "stage 1 Published(PacketId(7))",
+                "done 1",
+                "enqueue 2 Queued"
+            ]
+        );
     }
 }
