@@ -7,7 +7,12 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
 
+use tern_codec::{QoS, TopicFilter};
+
+use super::link::{Dialer, Link};
 use super::options::RunOptions;
+use super::stats::Stats;
+use super::Failure;
 
 /// A job's stop signal; clones watch the same signal.
 #[derive(Debug, Clone)]
@@ -92,4 +97,34 @@ where
         }
     }
     outcomes
+}
+
+/// Connects `options.count` subscribers, paced as [`launch`] does, subscriber `j` as `ids[j]`
+/// subscribed to `filters[j]` at `qos`; each one counts as connected once subscribed.
+pub(crate) async fn launch_subscribers(
+    options: &RunOptions,
+    stop: &Stop,
+    dialer: &Arc<Dialer>,
+    stats: &Arc<Stats>,
+    (ids, filters): (&[String], &[TopicFilter]),
+    qos: QoS,
+) -> Result<Vec<Link>, Failure> {
+    launch(options, stop, |j| {
+        let (dialer, stats, id, filter) = (
+            dialer.clone(),
+            stats.clone(),
+            ids[j].clone(),
+            filters[j].clone(),
+        );
+        async move {
+            let mut link = dialer.connect(&id).await?;
+            link.subscribe(&filter, qos).await?;
+            stats.connected.add(1);
+            anyhow::Ok(link)
+        }
+    })
+    .await
+    .into_iter()
+    .collect::<anyhow::Result<Vec<Link>>>()
+    .map_err(|e| Failure::Run(e.context("a subscriber could not subscribe")))
 }

@@ -22,7 +22,7 @@ use clap::Args;
 use tern_codec::{QoS, TopicFilter, TopicName};
 use tokio::time::Instant;
 
-use super::launch::{launch, Stop};
+use super::launch::{launch, launch_subscribers, Stop};
 use super::link::Link;
 use super::options::{parse_qos, CommonArgs, Usage};
 use super::pattern::{expand, wildcard};
@@ -168,25 +168,15 @@ pub(crate) async fn run(args: PubArgs) -> Result<(), Failure> {
     let sub_stop = Stop::new();
 
     // Subscribers, connected and subscribed.
-    let subs = launch(&options.with_count(args.subscribers), &stop, |j| {
-        let (dialer, stats, id, filter, qos) = (
-            dialer.clone(),
-            stats.clone(),
-            sub_ids[j].clone(),
-            filters[j].clone(),
-            args.qos,
-        );
-        async move {
-            let mut link = dialer.connect(&id).await?;
-            link.subscribe(&filter, qos).await?;
-            stats.connected.add(1);
-            anyhow::Ok(link)
-        }
-    })
-    .await
-    .into_iter()
-    .collect::<anyhow::Result<Vec<Link>>>()
-    .map_err(|e| Failure::Run(e.context("a subscriber could not subscribe")))?;
+    let subs = launch_subscribers(
+        &options.with_count(args.subscribers),
+        &stop,
+        &dialer,
+        &stats,
+        (&sub_ids, &filters),
+        args.qos,
+    )
+    .await?;
     let sub_plan = subscriber::Plan {
         limit: None,
         keep_alive,

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use clap::Args;
 use tern_codec::{QoS, TopicFilter};
 
-use super::launch::{launch, Stop};
-use super::link::Link;
+use super::launch::{launch_subscribers, Stop};
 use super::options::{parse_qos, CommonArgs, Usage};
 use super::pattern::expand;
 use super::progress::{self, Shows};
@@ -85,25 +84,8 @@ pub(crate) async fn run(args: SubArgs) -> Result<(), Failure> {
     let ticker = options
         .progress
         .then(|| progress::spawn(stats.clone(), Shows::Receiving));
-    let links = launch(&options, &stop, |j| {
-        let (dialer, stats, id, filter, qos) = (
-            dialer.clone(),
-            stats.clone(),
-            ids[j].clone(),
-            filters[j].clone(),
-            args.qos,
-        );
-        async move {
-            let mut link = dialer.connect(&id).await?;
-            link.subscribe(&filter, qos).await?;
-            stats.connected.add(1);
-            anyhow::Ok(link)
-        }
-    })
-    .await
-    .into_iter()
-    .collect::<anyhow::Result<Vec<Link>>>()
-    .map_err(|e| Failure::Run(e.context("a subscriber could not subscribe")))?;
+    let links =
+        launch_subscribers(&options, &stop, &dialer, &stats, (&ids, &filters), args.qos).await?;
 
     eprintln!("tern bench sub: {} subscriber(s) ready", links.len());
     let plan = subscriber::Plan {
