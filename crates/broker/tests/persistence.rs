@@ -381,6 +381,40 @@ async fn many_messages_per_commit_under_load() {
     broker.shutdown().await;
 }
 
+/// The writer's counters are in `$SYS` (Tern's own topics) when the broker has a store,
+/// and absent without one.
+#[tokio::test]
+async fn store_counters_are_published_in_sys() {
+    let dir = data_dir("sys");
+    let broker = start(stored(&dir)).await;
+    let addr = broker.local_addr();
+    let mut client = reconnect(addr, ProtocolVersion::V5, "sys-store", false).await;
+    client.subscribe("s/#", QoS::AtLeastOnce).await;
+    client.disconnect().await;
+    let store = broker.hub().store.clone().expect("a store");
+    let topics: std::collections::BTreeMap<_, _> = tern_broker::sys::snapshot(broker.hub())
+        .into_iter()
+        .collect();
+    let commits = store.stats().commits.load(Ordering::SeqCst);
+    assert!(commits > 0, "the subscription was committed");
+    assert_eq!(topics["$SYS/broker/store/commits"], commits.to_string());
+    for topic in [
+        "$SYS/broker/store/operations",
+        "$SYS/broker/store/operations coalesced",
+        "$SYS/broker/store/failures",
+    ] {
+        assert!(topics.contains_key(topic), "{topic} missing: {topics:?}");
+    }
+    broker.shutdown().await;
+
+    let broker = start(config()).await;
+    let topics = tern_broker::sys::snapshot(broker.hub());
+    assert!(topics
+        .iter()
+        .all(|(t, _)| !t.starts_with("$SYS/broker/store/")));
+    broker.shutdown().await;
+}
+
 /// A file that is not a store, and a store of an unknown format, stop the broker with a
 /// message naming the file and what to do; the file is left as it was.
 #[tokio::test]
