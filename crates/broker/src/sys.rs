@@ -81,6 +81,11 @@ pub fn snapshot(hub: &Hub) -> Vec<(&'static str, String)> {
                 "$SYS/broker/store/operations coalesced",
                 read(&stats.coalesced),
             ),
+            ("$SYS/broker/store/checkpoints", read(&stats.checkpoints)),
+            (
+                "$SYS/broker/store/operations absorbed",
+                read(&stats.absorbed),
+            ),
             ("$SYS/broker/store/failures", read(&stats.failures)),
         ]);
     }

@@ -223,6 +223,13 @@ fn data_dir_keeps_retained_messages_across_restarts_and_check_store_reports() {
     assert!(out.status.success(), "{out:#?}");
     assert!(has_line(&out.stdout, "retained messages:  1"), "{out:#?}");
     assert!(has_line(&out.stdout, "format:             1"), "{out:#?}");
+    assert!(
+        has_line(
+            &out.stdout,
+            "journal:            0 operations not yet in the database"
+        ),
+        "a clean stop folds the journal into the database: {out:#?}"
+    );
 
     let tern = Tern::spawn(&[
         "broker",

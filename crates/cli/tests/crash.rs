@@ -311,6 +311,22 @@ fn start_broker(dir: &std::path::Path, config: &std::path::Path) -> Tern {
     ])
 }
 
+/// What `tern broker --check-store` says the journal holds for the next start to replay.
+fn journal_operations(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args(["broker", "--check-store", "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("tern broker --check-store runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "--check-store failed: {out:?}");
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("journal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no journal line in {stdout}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_messages_survive_sigkill() {
     let seed = std::env::var("TERN_CRASH_SEED")
@@ -377,6 +393,8 @@ async fn acknowledged_messages_survive_sigkill() {
     }
     drop(broker);
 
+    // Operations the killed brokers left in the journal for the next start to replay.
+    let mut replayed = 0;
     for _ in 0..ROUNDS {
         let broker = start_broker(&data, &config);
         let port = broker.port;
@@ -393,6 +411,7 @@ async fn acknowledged_messages_survive_sigkill() {
         tokio::time::sleep(life).await;
         broker.signal("KILL");
         drop(broker);
+        replayed += journal_operations(&data);
         for task in subs {
             online.push(task.await.expect("subscriber task"));
         }
@@ -414,7 +433,14 @@ async fn acknowledged_messages_survive_sigkill() {
         subscribers.push(task.await.expect("subscriber task"));
     }
     let acknowledged: Vec<usize> = publishers.iter().map(|p| p.acknowledged.len()).collect();
-    eprintln!("{ROUNDS} SIGKILLs; acknowledged per publisher: {acknowledged:?}");
+    eprintln!(
+        "{ROUNDS} SIGKILLs; acknowledged per publisher: {acknowledged:?}; \
+         {replayed} journaled operations replayed on restarts"
+    );
+    assert!(
+        replayed > 0,
+        "no kill left anything in the journal: the replay was never exercised"
+    );
     assert!(
         acknowledged.iter().all(|&n| n >= ROUNDS),
         "too little load to prove anything: {acknowledged:?}"

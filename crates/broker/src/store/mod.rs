@@ -3,11 +3,15 @@
 //!
 //! Rules:
 //!
-//! - One writer thread owns the database ([`redb`], one file `tern.redb` in the data
-//!   directory) and applies [`Op`]s in the order they were logged, committing in groups: a
-//!   commit holds every operation that arrived within about 1 ms of the first, or
-//!   [`MAX_GROUP`] of them, whichever comes first. Each commit is durable (fsync) when it
-//!   returns.
+//! - One writer thread owns the store's two files in the data directory and applies
+//!   [`Op`]s in the order they were logged, committing in groups: a commit holds every
+//!   operation that arrived within about 1 ms of the first, or [`MAX_GROUP`] of them,
+//!   whichever comes first. A commit is one append to the journal (`tern.journal`) and one
+//!   sync; it is durable when it returns.
+//! - Now and then (a checkpoint) the writer folds the journal into the database ([`redb`],
+//!   `tern.redb`) and starts a new journal. Only what is still pending is written then: a
+//!   delivery queued and acknowledged between two checkpoints never reaches the database.
+//!   A journal the database has not absorbed is replayed into it when the store opens.
 //! - A connection that logged something its acknowledgement promises (a QoS 1/2 message
 //!   queued for a persistent session, a retained message, a subscription, a QoS 2 state
 //!   change) asks for a [`Store::barrier`] and holds the bytes it wrote since until the
@@ -16,13 +20,18 @@
 //! - Only sessions with a Session Expiry Interval above 0 are stored; they are keyed by a
 //!   store identifier (`uid`), so a session that replaces another under the same client
 //!   identifier never mixes with what the old one left.
-//! - Messages are stored once however many sessions queue them; the writer counts the
+//! - Messages are stored once however many sessions queue them; the database counts the
 //!   references and deletes a message with its last delivery.
 //! - Every record carries its layout version; the database carries the store format
-//!   ([`FORMAT`]). A store this Tern cannot read stops the broker with a message naming the
-//!   file; nothing is ever wiped to make room.
+//!   ([`FORMAT`]) and the journal its own ([`JOURNAL_FORMAT`]). A store this Tern cannot
+//!   read stops the broker with a message naming the file; nothing is ever wiped to make
+//!   room.
 
+mod apply;
+mod journal;
+mod journal_record;
 mod load;
+mod pending;
 mod record;
 mod restore;
 mod writer;
@@ -32,9 +41,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
+pub use journal::{JOURNAL_FILE, JOURNAL_FORMAT};
 pub use load::{Loaded, LoadedSession, Summary};
 pub use record::{encode_subscription, unix_millis, EntryStage, SessionRecord};
 pub use restore::restore;
+pub use writer::{CHECKPOINT_INTERVAL, JOURNAL_LIMIT, PENDING_LIMIT};
 
 use crate::message::{Delivery, Message};
 
@@ -164,15 +175,20 @@ pub enum Op {
 /// Counters of the writer's work, for `$SYS` and the tests that prove group commit.
 #[derive(Debug, Default)]
 pub struct StoreStats {
-    /// Commits made (each one fsync'd).
+    /// Commits made (each one a journal append and sync).
     pub commits: AtomicU64,
-    /// Operations applied.
+    /// Operations made durable.
     pub ops: AtomicU64,
     /// Operations never written because later ones in the same group made them moot (a
     /// delivery queued and completed before its group was written, a stage folded into
     /// the delivery's first write).
     pub coalesced: AtomicU64,
-    /// Commits that failed.
+    /// Checkpoints: the journal folded into the database.
+    pub checkpoints: AtomicU64,
+    /// Journaled operations the database never needed: deliveries completed (or stages
+    /// superseded) before the checkpoint that would have written them.
+    pub absorbed: AtomicU64,
+    /// Writes that failed.
     pub failures: AtomicU64,
 }
 
@@ -209,13 +225,12 @@ impl Store {
         let file = dir.join(FILE_NAME);
         let (db, loaded) = load::open_and_load(&file)?;
         let stats = Arc::new(StoreStats::default());
+        let (writer, loaded) =
+            writer::Writer::open(db, loaded, &file, &dir.join(JOURNAL_FILE), stats.clone())?;
         let (tx, rx) = mpsc::channel();
-        let refs = loaded.references();
-        let writer_stats = stats.clone();
-        let writer_file = file.clone();
         std::thread::Builder::new()
             .name("tern-store".into())
-            .spawn(move || writer::run(db, rx, refs, writer_stats, writer_file))
+            .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Damaged {
                 file: file.clone(),
                 reason: format!("cannot start the writer thread: {e}"),

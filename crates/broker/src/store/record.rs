@@ -27,7 +27,7 @@ pub(super) struct RecordError {
     why: String,
 }
 
-fn bad(what: &'static str, why: impl ToString) -> RecordError {
+pub(super) fn bad(what: &'static str, why: impl ToString) -> RecordError {
     RecordError {
         what,
         why: why.to_string(),
@@ -92,14 +92,14 @@ fn version(what: &'static str, buf: &mut Bytes) -> Result<(), RecordError> {
     }
 }
 
-fn need(what: &'static str, buf: &Bytes, n: usize) -> Result<(), RecordError> {
+pub(super) fn need(what: &'static str, buf: &Bytes, n: usize) -> Result<(), RecordError> {
     if buf.remaining() < n {
         return Err(bad(what, "truncated"));
     }
     Ok(())
 }
 
-fn put_str(out: &mut BytesMut, s: Option<&str>) {
+pub(super) fn put_str(out: &mut BytesMut, s: Option<&str>) {
     match s {
         Some(s) => {
             out.put_u16(s.len() as u16);
@@ -109,7 +109,7 @@ fn put_str(out: &mut BytesMut, s: Option<&str>) {
     }
 }
 
-fn get_str(what: &'static str, buf: &mut Bytes) -> Result<Option<String>, RecordError> {
+pub(super) fn get_str(what: &'static str, buf: &mut Bytes) -> Result<Option<String>, RecordError> {
     need(what, buf, 2)?;
     let len = buf.get_u16();
     if len == u16::MAX {
@@ -125,10 +125,16 @@ fn get_str(what: &'static str, buf: &mut Bytes) -> Result<Option<String>, Record
 /// A message and what the store adds to it.
 pub(super) fn encode_message(message: &Message, received_wall: u64) -> Vec<u8> {
     let mut out = BytesMut::with_capacity(32 + message.topic.len() + message.payload.len());
+    put_message(&mut out, message, received_wall);
+    out.to_vec()
+}
+
+/// Appends a message record (as [`encode_message`] makes it) to `out`.
+pub(super) fn put_message(out: &mut BytesMut, message: &Message, received_wall: u64) {
     out.put_u8(LAYOUT);
     out.put_u64(message.id);
     out.put_u64(received_wall);
-    put_str(&mut out, message.origin.as_deref());
+    put_str(out, message.origin.as_deref());
     let publish = Publish {
         dup: false,
         qos: message.qos,
@@ -138,8 +144,7 @@ pub(super) fn encode_message(message: &Message, received_wall: u64) -> Vec<u8> {
         properties: message.properties.clone(),
         payload: message.payload.clone(),
     };
-    publish_bytes(publish, &mut out);
-    out.to_vec()
+    publish_bytes(publish, out);
 }
 
 /// A message read back, with its receive time on the wall clock.
@@ -196,47 +201,88 @@ pub(super) struct Entry {
 /// An entry as bytes.
 pub(super) fn encode_entry(entry: &Entry) -> Vec<u8> {
     let mut out = BytesMut::with_capacity(24 + 4 * entry.subscription_ids.len());
+    put_entry(
+        &mut out,
+        entry.message,
+        &Delivered {
+            qos: entry.qos,
+            retain: entry.retain,
+            subscription_ids: &entry.subscription_ids,
+            shared: entry.shared.as_deref(),
+        },
+        entry.stage,
+    );
+    out.to_vec()
+}
+
+/// How a delivery is made, borrowed from an [`Entry`] or a [`crate::message::Delivery`].
+pub(super) struct Delivered<'a> {
+    /// QoS to deliver with.
+    pub qos: QoS,
+    /// Retain flag to deliver with.
+    pub retain: bool,
+    /// Subscription Identifiers to deliver with.
+    pub subscription_ids: &'a [NonZeroU32],
+    /// The `$share/...` filter it came through, if any.
+    pub shared: Option<&'a str>,
+}
+
+/// Appends an entry record (as [`encode_entry`] makes it) to `out`.
+pub(super) fn put_entry(out: &mut BytesMut, message: u64, how: &Delivered<'_>, stage: EntryStage) {
     out.put_u8(LAYOUT);
-    out.put_u64(entry.message);
-    out.put_u8(u8::from(entry.qos) | u8::from(entry.retain) << 2);
-    let (stage, packet_id) = match entry.stage {
+    out.put_u64(message);
+    out.put_u8(u8::from(how.qos) | u8::from(how.retain) << 2);
+    put_stage(out, stage);
+    out.put_u16(how.subscription_ids.len() as u16);
+    for id in how.subscription_ids {
+        out.put_u32(id.get());
+    }
+    put_str(out, how.shared);
+}
+
+/// Appends a stage: its kind and packet identifier (3 bytes).
+pub(super) fn put_stage(out: &mut BytesMut, stage: EntryStage) {
+    let (kind, packet_id) = match stage {
         EntryStage::Queued => (0, 0),
         EntryStage::Published(id) => (1, id.get()),
         EntryStage::Released(id) => (2, id.get()),
     };
-    out.put_u8(stage);
+    out.put_u8(kind);
     out.put_u16(packet_id);
-    out.put_u16(entry.subscription_ids.len() as u16);
-    for id in &entry.subscription_ids {
-        out.put_u32(id.get());
+}
+
+/// Reads a stage written by [`put_stage`].
+pub(super) fn get_stage(what: &'static str, buf: &mut Bytes) -> Result<EntryStage, RecordError> {
+    need(what, buf, 3)?;
+    let kind = buf.get_u8();
+    match (kind, PacketId::new(buf.get_u16())) {
+        (0, _) => Ok(EntryStage::Queued),
+        (1, Some(id)) => Ok(EntryStage::Published(id)),
+        (2, Some(id)) => Ok(EntryStage::Released(id)),
+        _ => Err(bad(what, "unknown stage")),
     }
-    put_str(&mut out, entry.shared.as_deref());
-    out.to_vec()
 }
 
 /// An entry read back.
 pub(super) fn decode_entry(bytes: &[u8]) -> Result<Entry, RecordError> {
+    get_entry(&mut Bytes::copy_from_slice(bytes))
+}
+
+/// Reads an entry record from the front of `buf`.
+pub(super) fn get_entry(buf: &mut Bytes) -> Result<Entry, RecordError> {
     const WHAT: &str = "queued delivery";
-    let mut buf = Bytes::copy_from_slice(bytes);
-    version(WHAT, &mut buf)?;
-    need(WHAT, &buf, 14)?;
+    version(WHAT, buf)?;
+    need(WHAT, buf, 14)?;
     let message = buf.get_u64();
     let flags = buf.get_u8();
     let qos = QoS::from_u8(flags & 0x03).map_err(|e| bad(WHAT, e))?;
-    let stage = buf.get_u8();
-    let packet_id = PacketId::new(buf.get_u16());
-    let stage = match (stage, packet_id) {
-        (0, _) => EntryStage::Queued,
-        (1, Some(id)) => EntryStage::Published(id),
-        (2, Some(id)) => EntryStage::Released(id),
-        _ => return Err(bad(WHAT, "unknown stage")),
-    };
+    let stage = get_stage(WHAT, buf)?;
     let n = usize::from(buf.get_u16());
-    need(WHAT, &buf, 4 * n)?;
+    need(WHAT, buf, 4 * n)?;
     let subscription_ids = (0..n)
         .filter_map(|_| NonZeroU32::new(buf.get_u32()))
         .collect();
-    let shared = get_str(WHAT, &mut buf)?;
+    let shared = get_str(WHAT, buf)?;
     Ok(Entry {
         message,
         qos,
