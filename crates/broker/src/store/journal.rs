@@ -3,25 +3,31 @@
 //! A group of operations is made durable by appending it to the journal as one frame and
 //! syncing the file: one sequential write, however many sessions and tables it touches.
 //! Every so often the writer folds what is still pending into the database (a checkpoint:
-//! deliveries completed in the meantime are never written there) and starts a new journal.
-//! On start, a journal the database has not absorbed yet is replayed into it first.
+//! deliveries completed in the meantime are never written there) and starts the journal's
+//! next generation. On start, a journal the database has not absorbed yet is replayed into
+//! it first.
 //!
 //! Layout: a 24-byte header (`TERNJRNL`, format `u32`, 4 reserved bytes, generation `u64`),
-//! then frames: magic `u32`, payload length `u32`, CRC-32 of the payload `u32`, payload
-//! ([`super::journal_record`]). All integers big-endian.
+//! then frames: magic `u32`, payload length `u32`, CRC-32 of the generation and the payload
+//! `u32`, payload ([`super::journal_record`]). All integers big-endian.
 //!
 //! The generation makes a replay safe to repeat: the checkpoint that absorbs generation `g`
 //! records `g` in the database in the same transaction, and a journal whose generation the
-//! database already records is skipped. A new journal is written beside the old one and
-//! renamed over it, so the file is always a whole journal.
+//! database already records is skipped. The next generation reuses the file: its header is
+//! rewritten in place (one sector) and its frames overwrite the old ones, whose checksums,
+//! made with the old generation, no longer match. So the file keeps its blocks and its size,
+//! and a sync after an append writes the data alone, not the file's size and block map too.
+//! A broker that stops cleanly truncates the file to its header.
 //!
 //! A crash can cut the last frame short: it was never synced, so nothing in it was
-//! acknowledged, and it is dropped with a warning. A damaged frame with whole frames after
-//! it is not a crash's doing: the broker stops and leaves the file as it is.
+//! acknowledged, and it is dropped with a warning. A damaged frame with whole frames of the
+//! same generation after it is not a crash's doing: the broker stops and leaves the file as
+//! it is.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -42,7 +48,6 @@ const FRAME_HEADER: usize = 12;
 /// The open journal the writer appends to.
 #[derive(Debug)]
 pub(super) struct Journal {
-    path: PathBuf,
     file: File,
     generation: u64,
     len: u64,
@@ -51,11 +56,18 @@ pub(super) struct Journal {
 }
 
 impl Journal {
-    /// A new, empty journal of `generation` at `path`, replacing the file there.
+    /// A journal of `generation` at `path`: the file there, if any, is reused (its content
+    /// must have been absorbed or be of no use), else a new one is made.
     pub(super) fn create(path: &Path, generation: u64) -> std::io::Result<Journal> {
-        let file = replace_with_empty(path, generation)?;
+        let file = match OpenOptions::new().write(true).open(path) {
+            Ok(file) => {
+                write_header(&file, generation)?;
+                file
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => new_file(path, generation)?,
+            Err(e) => return Err(e),
+        };
         Ok(Journal {
-            path: path.to_path_buf(),
             file,
             generation,
             len: HEADER as u64,
@@ -64,17 +76,17 @@ impl Journal {
         })
     }
 
-    /// The generation of the file being written.
+    /// The generation being written.
     pub(super) fn generation(&self) -> u64 {
         self.generation
     }
 
-    /// Bytes in the file.
+    /// Bytes of this generation: the header and its frames.
     pub(super) fn len(&self) -> u64 {
         self.len
     }
 
-    /// True when no operation was written since the journal started.
+    /// True when no operation was written in this generation.
     pub(super) fn is_empty(&self) -> bool {
         self.len == HEADER as u64
     }
@@ -95,12 +107,12 @@ impl Journal {
             return Ok(());
         }
         let payload = &self.frame[FRAME_HEADER..];
-        let crc = crc32fast::hash(payload);
+        let crc = frame_crc(self.generation, payload);
         let len = payload.len() as u32;
         self.frame[0..4].copy_from_slice(&FRAME_MAGIC.to_be_bytes());
         self.frame[4..8].copy_from_slice(&len.to_be_bytes());
         self.frame[8..12].copy_from_slice(&crc.to_be_bytes());
-        let written = self.file.write_all(&self.frame);
+        let written = self.file.write_all_at(&self.frame, self.len);
         self.len += self.frame.len() as u64;
         self.frame.clear();
         if self.frame.capacity() > 4 * 1024 * 1024 {
@@ -110,38 +122,61 @@ impl Journal {
         self.file.sync_data()
     }
 
-    /// Starts the next generation in a new, empty file.
+    /// Starts the next generation, overwriting this one.
     pub(super) fn restart(&mut self) -> std::io::Result<()> {
-        let generation = self.generation + 1;
-        self.file = replace_with_empty(&self.path, generation)?;
-        self.generation = generation;
+        write_header(&self.file, self.generation + 1)?;
+        self.generation += 1;
         self.len = HEADER as u64;
         self.encoder.reset();
         Ok(())
     }
+
+    /// Cuts the file down to its header (at a clean stop, once everything is absorbed).
+    pub(super) fn truncate(&mut self) -> std::io::Result<()> {
+        self.file.set_len(HEADER as u64)?;
+        self.file.sync_all()
+    }
 }
 
-/// Writes a journal holding only its header beside `path`, syncs it, and renames it over
+fn header(generation: u64) -> [u8; HEADER] {
+    let mut header = [0; HEADER];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&JOURNAL_FORMAT.to_be_bytes());
+    header[16..24].copy_from_slice(&generation.to_be_bytes());
+    header
+}
+
+/// Rewrites the header of an existing journal in place and syncs it.
+fn write_header(file: &File, generation: u64) -> std::io::Result<()> {
+    file.write_all_at(&header(generation), 0)?;
+    file.sync_data()
+}
+
+/// Writes a journal holding only its header beside `path`, syncs it, and renames it to
 /// `path`, so `path` is always a whole journal.
-fn replace_with_empty(path: &Path, generation: u64) -> std::io::Result<File> {
+fn new_file(path: &Path, generation: u64) -> std::io::Result<File> {
     let fresh = path.with_extension("journal.new");
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .open(&fresh)?;
-    let mut header = Vec::with_capacity(HEADER);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&JOURNAL_FORMAT.to_be_bytes());
-    header.extend_from_slice(&[0; 4]);
-    header.extend_from_slice(&generation.to_be_bytes());
-    file.write_all(&header)?;
+    file.write_all(&header(generation))?;
     file.sync_all()?;
     std::fs::rename(&fresh, path)?;
     if let Some(dir) = path.parent() {
         File::open(dir)?.sync_all()?;
     }
     Ok(file)
+}
+
+/// A frame's checksum: of its generation and its payload, so frames left over from an
+/// earlier generation never pass as this one's.
+fn frame_crc(generation: u64, payload: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&generation.to_be_bytes());
+    crc.update(payload);
+    crc.finalize()
 }
 
 /// What a journal file held.
@@ -151,7 +186,8 @@ pub(super) struct Recovered {
     pub generation: u64,
     /// Its operations, in the order they were committed.
     pub ops: Vec<Op>,
-    /// Bytes at its end that a crash cut short (never synced, never acknowledged).
+    /// Bytes after its last whole frame: frames of earlier generations, or a write a crash
+    /// cut short (never synced, so never acknowledged).
     pub torn: u64,
 }
 
@@ -190,8 +226,9 @@ pub(super) fn recover(path: &Path) -> Result<Option<Recovered>, StoreError> {
     let mut ops = Vec::new();
     let mut at = HEADER;
     while at < data.len() {
-        let Some(end) = frame_at(&data, at) else {
-            if let Some(next) = (at + 1..data.len()).find(|&q| frame_at(&data, q).is_some()) {
+        let Some(end) = frame_at(&data, at, generation) else {
+            let later = (at + 1..data.len()).find(|&q| frame_at(&data, q, generation).is_some());
+            if let Some(next) = later {
                 return Err(damaged(
                     path,
                     format!(
@@ -219,8 +256,8 @@ pub(super) fn recover(path: &Path) -> Result<Option<Recovered>, StoreError> {
     }))
 }
 
-/// The end of the whole, intact frame starting at `at`, if there is one.
-fn frame_at(data: &[u8], at: usize) -> Option<usize> {
+/// The end of the whole, intact frame of `generation` starting at `at`, if there is one.
+fn frame_at(data: &[u8], at: usize, generation: u64) -> Option<usize> {
     let header = data.get(at..at + FRAME_HEADER)?;
     let word = |i: usize| u32::from_be_bytes(header[i..i + 4].try_into().expect("4 bytes"));
     if word(0) != FRAME_MAGIC {
@@ -228,7 +265,7 @@ fn frame_at(data: &[u8], at: usize) -> Option<usize> {
     }
     let end = (at + FRAME_HEADER).checked_add(word(4) as usize)?;
     let payload = data.get(at + FRAME_HEADER..end)?;
-    (!payload.is_empty() && crc32fast::hash(payload) == word(8)).then_some(end)
+    (!payload.is_empty() && frame_crc(generation, payload) == word(8)).then_some(end)
 }
 
 #[cfg(test)]
@@ -325,15 +362,32 @@ mod tests {
     }
 
     #[test]
-    fn restart_begins_an_empty_next_generation() {
+    fn the_next_generation_reuses_the_file_and_ignores_the_old_frames() {
         let path = dir("restart").join("tern.journal");
-        let mut journal = write_frames(&path, &[&[1]]);
-        assert!(!journal.is_empty());
+        let mut journal = write_frames(&path, &[&[1, 2, 3], &[4, 5, 6]]);
+        let size = std::fs::metadata(&path).unwrap().len();
         journal.restart().unwrap();
         assert!(journal.is_empty());
         let recovered = recover(&path).unwrap().unwrap();
         assert_eq!(recovered.generation, 8);
-        assert!(recovered.ops.is_empty());
+        assert!(recovered.ops.is_empty(), "generation 7's frames are not 8's");
+        assert_eq!(recovered.torn, size - HEADER as u64);
+
+        // A shorter frame of generation 8 over generation 7's: only it reads back.
+        journal.put(&awaiting(9), Instant::now(), SystemTime::now());
+        journal.commit().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "no growth");
+        let recovered = recover(&path).unwrap().unwrap();
+        assert_eq!(packet_ids(&recovered.ops), [9]);
+
+        // Reopened after a restart of the broker: the file is reused as well.
+        drop(journal);
+        let journal = Journal::create(&path, 20).unwrap();
+        assert!(journal.is_empty());
+        assert!(recover(&path).unwrap().unwrap().ops.is_empty());
+        let mut journal = journal;
+        journal.truncate().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER as u64);
         assert!(recover(&path.with_extension("none")).unwrap().is_none());
     }
 }

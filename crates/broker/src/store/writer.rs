@@ -183,6 +183,11 @@ impl Writer {
     /// Folds the journal into the database, closes the files, then tells the closer.
     fn close(mut self, done: mpsc::Sender<()>) {
         self.checkpoint();
+        if !self.failed {
+            if let Err(e) = self.journal.truncate() {
+                tracing::warn!(file = %self.file.display(), "cannot truncate the journal: {e}");
+            }
+        }
         // The file is closed (and its lock released) before the closer hears of it.
         drop(self);
         let _ = done.send(());
