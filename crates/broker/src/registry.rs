@@ -325,12 +325,12 @@ impl Registry {
 fn save(state: &SessionState, disconnected_at: Option<u64>, will: Option<(&Will, u64)>) {
     state.log(|uid| Op::Session {
         client: state.client_id.clone(),
-        record: SessionRecord {
+        record: Box::new(SessionRecord {
             uid,
             expiry_interval: state.expiry_interval,
             disconnected_at,
             will: will.map(|(will, due)| (will.clone(), due)),
-        },
+        }),
     });
 }
 

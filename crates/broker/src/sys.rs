@@ -77,10 +77,6 @@ pub fn snapshot(hub: &Hub) -> Vec<(&'static str, String)> {
         topics.extend([
             ("$SYS/broker/store/commits", read(&stats.commits)),
             ("$SYS/broker/store/operations", read(&stats.ops)),
-            (
-                "$SYS/broker/store/operations coalesced",
-                read(&stats.coalesced),
-            ),
             ("$SYS/broker/store/checkpoints", read(&stats.checkpoints)),
             (
                 "$SYS/broker/store/operations absorbed",

@@ -400,7 +400,8 @@ async fn store_counters_are_published_in_sys() {
     assert_eq!(topics["$SYS/broker/store/commits"], commits.to_string());
     for topic in [
         "$SYS/broker/store/operations",
-        "$SYS/broker/store/operations coalesced",
+        "$SYS/broker/store/checkpoints",
+        "$SYS/broker/store/operations absorbed",
         "$SYS/broker/store/failures",
     ] {
         assert!(topics.contains_key(topic), "{topic} missing: {topics:?}");

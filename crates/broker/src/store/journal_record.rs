@@ -160,7 +160,7 @@ impl Decoder {
                 let record = record::decode_session(&get_bytes(buf)?)?;
                 Op::Session {
                     client: client.into(),
-                    record,
+                    record: Box::new(record),
                 }
             }
             END_SESSION => {
@@ -340,12 +340,12 @@ mod tests {
         let ops = vec![
             Op::Session {
                 client: "c".into(),
-                record: SessionRecord {
+                record: Box::new(SessionRecord {
                     uid: 3,
                     expiry_interval: 60,
                     disconnected_at: Some(5),
                     will: None,
-                },
+                }),
             },
             Op::Subscribe {
                 uid: 3,

@@ -98,8 +98,9 @@ pub enum Op {
     Session {
         /// Its client identifier.
         client: Arc<str>,
-        /// The record.
-        record: SessionRecord,
+        /// The record (boxed: with its will it is twice the size of any other operation,
+        /// and every operation is moved several times on its way to the disk).
+        record: Box<SessionRecord>,
     },
     /// Deletes a session and everything it holds, if the stored session is still `uid`.
     EndSession {
@@ -179,10 +180,6 @@ pub struct StoreStats {
     pub commits: AtomicU64,
     /// Operations made durable.
     pub ops: AtomicU64,
-    /// Operations never written because later ones in the same group made them moot (a
-    /// delivery queued and completed before its group was written, a stage folded into
-    /// the delivery's first write).
-    pub coalesced: AtomicU64,
     /// Checkpoints: the journal folded into the database.
     pub checkpoints: AtomicU64,
     /// Journaled operations the database never needed: deliveries completed (or stages

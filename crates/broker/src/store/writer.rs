@@ -43,8 +43,6 @@ pub(super) struct Writer {
     journal: Journal,
     /// Journaled operations not yet in the database.
     pending: Pending,
-    /// The group being committed (kept for its capacity).
-    group: Pending,
     last_checkpoint: Instant,
     stats: Arc<StoreStats>,
     file: PathBuf,
@@ -112,7 +110,6 @@ impl Writer {
             applier,
             journal,
             pending: Pending::default(),
-            group: Pending::default(),
             last_checkpoint: Instant::now(),
             stats,
             file: file.to_path_buf(),
@@ -123,7 +120,7 @@ impl Writer {
 
     /// The writer's loop; returns when the store is closed or every handle is gone.
     pub(super) fn run(mut self, rx: mpsc::Receiver<Op>) {
-        let mut group = Vec::with_capacity(MAX_GROUP);
+        let mut barriers = Vec::new();
         loop {
             let first = match self.checkpoint_due() {
                 None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
@@ -140,36 +137,43 @@ impl Writer {
                     return;
                 }
             };
-            if let Op::Close(done) = first {
-                self.close(done);
-                return;
-            }
             let opened = Instant::now();
-            group.push(first);
+            let wall = SystemTime::now();
+            let mut next = Some(first);
+            let mut taken = 0;
             let mut closing = None;
-            while group.len() < MAX_GROUP {
-                let op = match rx.try_recv() {
-                    Ok(op) => op,
-                    Err(mpsc::TryRecvError::Disconnected) => break,
-                    Err(mpsc::TryRecvError::Empty) => {
-                        let waiting = group.iter().any(|op| matches!(op, Op::Barrier(_)));
-                        let left = GROUP_WINDOW.saturating_sub(opened.elapsed());
-                        if waiting || left.is_zero() {
-                            break;
+            while let Some(op) = next.take() {
+                match op {
+                    Op::Barrier(tx) => barriers.push(tx),
+                    Op::Close(done) => {
+                        closing = Some(done);
+                        break;
+                    }
+                    op => {
+                        if !self.failed {
+                            self.journal.put(&op, opened, wall);
+                            self.pending.push(op);
                         }
-                        match rx.recv_timeout(left) {
-                            Ok(op) => op,
-                            Err(_) => break,
+                        taken += 1;
+                    }
+                }
+                if taken >= MAX_GROUP {
+                    break;
+                }
+                next = match rx.try_recv() {
+                    Ok(op) => Some(op),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        let left = GROUP_WINDOW.saturating_sub(opened.elapsed());
+                        if !barriers.is_empty() || left.is_zero() {
+                            None
+                        } else {
+                            rx.recv_timeout(left).ok()
                         }
                     }
                 };
-                if let Op::Close(done) = op {
-                    closing = Some(done);
-                    break;
-                }
-                group.push(op);
             }
-            self.commit(&mut group);
+            self.commit(taken, &mut barriers);
             if let Some(done) = closing {
                 self.close(done);
                 return;
@@ -204,38 +208,15 @@ impl Writer {
         Some(CHECKPOINT_INTERVAL.saturating_sub(self.last_checkpoint.elapsed()))
     }
 
-    /// Makes `group` durable in the journal and answers its barriers.
-    fn commit(&mut self, group: &mut Vec<Op>) {
-        let mut barriers = Vec::new();
-        for op in group.drain(..) {
-            match op {
-                Op::Barrier(tx) => barriers.push(tx),
-                Op::Close(_) => {}
-                op => self.group.push(op),
-            }
-        }
-        let (ops, coalesced) = self.group.take();
-        self.stats
-            .coalesced
-            .fetch_add(coalesced as u64, Ordering::Relaxed);
-        let durable = if self.failed {
-            false
-        } else if ops.is_empty() {
-            true
-        } else {
-            let now = Instant::now();
-            let wall = SystemTime::now();
-            for op in &ops {
-                self.journal.put(op, now, wall);
-            }
-            match self.journal.commit() {
+    /// Makes the `taken` operations put in the journal since the last commit durable, then
+    /// answers the barriers logged after them.
+    fn commit(&mut self, taken: usize, barriers: &mut Vec<tokio::sync::oneshot::Sender<bool>>) {
+        let durable = !self.failed
+            && match self.journal.commit() {
                 Ok(()) => {
-                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .ops
-                        .fetch_add(ops.len() as u64, Ordering::Relaxed);
-                    for op in ops {
-                        self.pending.push(op);
+                    if taken > 0 {
+                        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                        self.stats.ops.fetch_add(taken as u64, Ordering::Relaxed);
                     }
                     true
                 }
@@ -243,9 +224,8 @@ impl Writer {
                     self.fail(&e);
                     false
                 }
-            }
-        };
-        for tx in barriers {
+            };
+        for tx in barriers.drain(..) {
             let _ = tx.send(durable);
         }
     }
