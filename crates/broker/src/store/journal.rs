@@ -1,33 +1,37 @@
-//! The journal: an append-only file of the operations committed since the last checkpoint.
+//! The journal: append-only files of the operations committed since the last checkpoint.
 //!
 //! A group of operations is made durable by appending it to the journal as one frame and
 //! syncing the file: one sequential write, however many sessions and tables it touches.
-//! Every so often the writer folds what is still pending into the database (a checkpoint:
-//! deliveries completed in the meantime are never written there) and starts the journal's
-//! next generation. On start, a journal the database has not absorbed yet is replayed into
-//! it first.
+//! Every so often the writer ends the journal's generation, hands what is still pending to
+//! the checkpointer to fold into the database (deliveries completed in the meantime are
+//! never written there), and goes on in the next generation. On start, generations the
+//! database has not absorbed yet are replayed into it first.
+//!
+//! Generations alternate between two files, `tern-0.journal` and `tern-1.journal` (even and
+//! odd), so the next one can be written while the last is being folded. A file is reused
+//! only once its generation is absorbed: its header is rewritten in place (one sector) and
+//! the new frames overwrite the old, whose checksums, made with the old generation, no
+//! longer match. So a file keeps its blocks and size, and a sync after an append writes the
+//! data alone, not the file's size and block map too. A broker that stops cleanly truncates
+//! both files to their headers.
 //!
 //! Layout: a 24-byte header (`TERNJRNL`, format `u32`, 4 reserved bytes, generation `u64`),
 //! then frames: magic `u32`, payload length `u32`, CRC-32 of the generation and the payload
 //! `u32`, payload ([`super::journal_record`]). All integers big-endian.
 //!
-//! The generation makes a replay safe to repeat: the checkpoint that absorbs generation `g`
-//! records `g` in the database in the same transaction, and a journal whose generation the
-//! database already records is skipped. The next generation reuses the file: its header is
-//! rewritten in place (one sector) and its frames overwrite the old ones, whose checksums,
-//! made with the old generation, no longer match. So the file keeps its blocks and its size,
-//! and a sync after an append writes the data alone, not the file's size and block map too.
-//! A broker that stops cleanly truncates the file to its header.
+//! The generation makes a replay safe to repeat: the fold of generation `g` records `g` in
+//! the database in the same transaction, and a generation the database already records is
+//! skipped.
 //!
 //! A crash can cut the last frame short: it was never synced, so nothing in it was
-//! acknowledged, and it is dropped with a warning. A damaged frame with whole frames of the
-//! same generation after it is not a crash's doing: the broker stops and leaves the file as
-//! it is.
+//! acknowledged, and it is dropped. A damaged frame with whole frames of the same
+//! generation after it is not a crash's doing: the broker stops and leaves the file as it
+//! is.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -35,13 +39,19 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::journal_record::{Decoder, Encoder};
 use super::{Op, StoreError};
 
-/// Name of the journal file in the data directory.
-pub const JOURNAL_FILE: &str = "tern.journal";
+/// Names of the two journal files in the data directory (even and odd generations).
+pub const JOURNAL_FILES: [&str; 2] = ["tern-0.journal", "tern-1.journal"];
 /// Format of the journal's header and frames.
 pub const JOURNAL_FORMAT: u32 = 1;
 
+/// The file of journal `generation` in `dir`.
+pub(super) fn journal_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(JOURNAL_FILES[(generation % 2) as usize])
+}
+
 const MAGIC: &[u8; 8] = b"TERNJRNL";
-const HEADER: usize = 24;
+/// Bytes of a journal's header.
+pub(super) const HEADER: usize = 24;
 const FRAME_MAGIC: u32 = 0x544A_4652;
 const FRAME_HEADER: usize = 12;
 
@@ -120,15 +130,6 @@ impl Journal {
         }
         written?;
         self.file.sync_data()
-    }
-
-    /// Starts the next generation, overwriting this one.
-    pub(super) fn restart(&mut self) -> std::io::Result<()> {
-        write_header(&self.file, self.generation + 1)?;
-        self.generation += 1;
-        self.len = HEADER as u64;
-        self.encoder.reset();
-        Ok(())
     }
 
     /// Cuts the file down to its header (at a clean stop, once everything is absorbed).
@@ -256,6 +257,18 @@ pub(super) fn recover(path: &Path) -> Result<Option<Recovered>, StoreError> {
     }))
 }
 
+/// Reads both journal files in `dir` without changing them, oldest generation first.
+pub(super) fn recover_all(dir: &Path) -> Result<Vec<Recovered>, StoreError> {
+    let mut all = Vec::new();
+    for name in JOURNAL_FILES {
+        if let Some(recovered) = recover(&dir.join(name))? {
+            all.push(recovered);
+        }
+    }
+    all.sort_by_key(|r| r.generation);
+    Ok(all)
+}
+
 /// The end of the whole, intact frame of `generation` starting at `at`, if there is one.
 fn frame_at(data: &[u8], at: usize, generation: u64) -> Option<usize> {
     let header = data.get(at..at + FRAME_HEADER)?;
@@ -272,7 +285,7 @@ fn frame_at(data: &[u8], at: usize, generation: u64) -> Option<usize> {
 mod tests {
     use std::time::{Instant, SystemTime};
 
-    use super::{recover, Journal, HEADER};
+    use super::{journal_path, recover, recover_all, Journal, HEADER};
     use crate::store::{Op, StoreError};
 
     fn dir(name: &str) -> std::path::PathBuf {
@@ -362,32 +375,43 @@ mod tests {
     }
 
     #[test]
-    fn the_next_generation_reuses_the_file_and_ignores_the_old_frames() {
-        let path = dir("restart").join("tern.journal");
-        let mut journal = write_frames(&path, &[&[1, 2, 3], &[4, 5, 6]]);
+    fn a_reused_file_ignores_the_frames_of_its_old_generation() {
+        let path = dir("reuse").join("tern-1.journal");
+        let journal = write_frames(&path, &[&[1, 2, 3], &[4, 5, 6]]);
+        drop(journal);
         let size = std::fs::metadata(&path).unwrap().len();
-        journal.restart().unwrap();
+        let mut journal = Journal::create(&path, 9).unwrap();
         assert!(journal.is_empty());
         let recovered = recover(&path).unwrap().unwrap();
-        assert_eq!(recovered.generation, 8);
-        assert!(recovered.ops.is_empty(), "generation 7's frames are not 8's");
+        assert_eq!(recovered.generation, 9);
+        assert!(recovered.ops.is_empty(), "generation 7's frames are not 9's");
         assert_eq!(recovered.torn, size - HEADER as u64);
 
-        // A shorter frame of generation 8 over generation 7's: only it reads back.
+        // A shorter frame of generation 9 over generation 7's: only it reads back.
         journal.put(&awaiting(9), Instant::now(), SystemTime::now());
         journal.commit().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), size, "no growth");
         let recovered = recover(&path).unwrap().unwrap();
         assert_eq!(packet_ids(&recovered.ops), [9]);
 
-        // Reopened after a restart of the broker: the file is reused as well.
-        drop(journal);
-        let journal = Journal::create(&path, 20).unwrap();
-        assert!(journal.is_empty());
-        assert!(recover(&path).unwrap().unwrap().ops.is_empty());
-        let mut journal = journal;
         journal.truncate().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER as u64);
         assert!(recover(&path.with_extension("none")).unwrap().is_none());
+    }
+
+    #[test]
+    fn both_files_read_back_oldest_first() {
+        let dir = dir("both");
+        let mut odd = Journal::create(&journal_path(&dir, 5), 5).unwrap();
+        let mut even = Journal::create(&journal_path(&dir, 6), 6).unwrap();
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        even.put(&awaiting(2), now, wall);
+        even.commit().unwrap();
+        odd.put(&awaiting(1), now, wall);
+        odd.commit().unwrap();
+        let all = recover_all(&dir).unwrap();
+        assert_eq!(all.iter().map(|r| r.generation).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(packet_ids(&all[0].ops), [1]);
+        assert_eq!(packet_ids(&all[1].ops), [2]);
     }
 }

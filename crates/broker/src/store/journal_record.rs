@@ -29,7 +29,7 @@ const RETAIN: u8 = 9;
 
 const WHAT: &str = "journal";
 
-/// Writes operations, each message body once per journal file.
+/// Writes operations, each message body once per journal file (one encoder per file).
 #[derive(Debug, Default)]
 pub(super) struct Encoder {
     /// Messages whose body this journal file already holds.
@@ -37,11 +37,6 @@ pub(super) struct Encoder {
 }
 
 impl Encoder {
-    /// Forgets which messages were written: the next file starts afresh.
-    pub(super) fn reset(&mut self) {
-        self.written.clear();
-    }
-
     /// Appends `op` to `out`. Barriers and closes are not operations on the data and write
     /// nothing.
     pub(super) fn put(&mut self, out: &mut BytesMut, op: &Op, now: Instant, wall: SystemTime) {
@@ -427,9 +422,9 @@ mod tests {
         let mut twice = BytesMut::new();
         encoder.put(&mut twice, &enqueue(2, 1, 5), now, wall);
         assert!(twice.len() + b"payload".len() < once.len());
-        encoder.reset();
+        // The next file has its own encoder.
         let mut again = BytesMut::new();
-        encoder.put(&mut again, &enqueue(2, 1, 5), now, wall);
+        Encoder::default().put(&mut again, &enqueue(2, 1, 5), now, wall);
         assert_eq!(
             again.len(),
             once.len(),

@@ -392,9 +392,10 @@ pub(super) fn summarize(file: &Path) -> Result<Summary, StoreError> {
         journal: 0,
     };
     let absorbed = super::writer::absorbed_generation(&db).map_err(|e| damaged(file, e))?;
-    if let Some(journal) = super::journal::recover(&file.with_file_name(super::JOURNAL_FILE))? {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    for journal in super::journal::recover_all(dir)? {
         if journal.generation > absorbed {
-            summary.journal = journal.ops.len() as u64;
+            summary.journal += journal.ops.len() as u64;
         }
     }
     for item in txn.open_table(SESSIONS).map_err(open)?.iter().map_err(d)? {

@@ -6,12 +6,13 @@
 //! - One writer thread owns the store's two files in the data directory and applies
 //!   [`Op`]s in the order they were logged, committing in groups: a commit holds every
 //!   operation that arrived within about 1 ms of the first, or [`MAX_GROUP`] of them,
-//!   whichever comes first. A commit is one append to the journal (`tern.journal`) and one
+//!   whichever comes first. A commit is one append to the journal (`tern-N.journal`) and one
 //!   sync; it is durable when it returns.
-//! - Now and then (a checkpoint) the writer folds the journal into the database ([`redb`],
-//!   `tern.redb`) and starts a new journal. Only what is still pending is written then: a
-//!   delivery queued and acknowledged between two checkpoints never reaches the database.
-//!   A journal the database has not absorbed is replayed into it when the store opens.
+//! - Now and then (a checkpoint) the writer ends the journal's generation and a second
+//!   thread folds what is still pending into the database ([`redb`], `tern.redb`) while the
+//!   writer goes on in the next generation: a delivery queued and acknowledged between two
+//!   checkpoints never reaches the database. Generations the database has not absorbed are
+//!   replayed into it when the store opens.
 //! - A connection that logged something its acknowledgement promises (a QoS 1/2 message
 //!   queued for a persistent session, a retained message, a subscription, a QoS 2 state
 //!   change) asks for a [`Store::barrier`] and holds the bytes it wrote since until the
@@ -28,6 +29,7 @@
 //!   room.
 
 mod apply;
+mod checkpoint;
 mod journal;
 mod journal_record;
 mod load;
@@ -41,7 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
-pub use journal::{JOURNAL_FILE, JOURNAL_FORMAT};
+pub use journal::{JOURNAL_FILES, JOURNAL_FORMAT};
 pub use load::{Loaded, LoadedSession, Summary};
 pub use record::{encode_subscription, unix_millis, EntryStage, SessionRecord};
 pub use restore::restore;
@@ -223,7 +225,7 @@ impl Store {
         let (db, loaded) = load::open_and_load(&file)?;
         let stats = Arc::new(StoreStats::default());
         let (writer, loaded) =
-            writer::Writer::open(db, loaded, &file, &dir.join(JOURNAL_FILE), stats.clone())?;
+            writer::Writer::open(db, loaded, dir, &file, stats.clone())?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tern-store".into())

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use redb::ReadableDatabase;
 
 use super::apply::Applier;
+use super::checkpoint::Checkpointer;
 use super::journal::{self, Journal};
 use super::load::{self, Loaded, JOURNAL_KEY, META};
 use super::pending::Pending;
@@ -45,13 +46,15 @@ pub const PENDING_LIMIT: usize = 65_536;
 /// Longest time between checkpoints while anything waits for the database.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The writer: the journal, the database, and what the journal holds that the database
-/// does not yet.
+/// The writer: the journal, what it holds that the database does not yet, and the
+/// checkpointer that owns the database.
 pub(super) struct Writer {
-    applier: Applier,
     journal: Journal,
-    /// Journaled operations not yet in the database.
+    /// Journaled operations not yet handed to the checkpointer.
     pending: Pending,
+    checkpointer: Checkpointer,
+    /// The data directory (where the journal files are).
+    dir: PathBuf,
     last_checkpoint: Instant,
     /// Operations in the last group.
     last_group: usize,
@@ -63,15 +66,15 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Takes over the database `db` (whose contents are `loaded`): replays into it a
-    /// journal it has not absorbed (what a broker that died had made durable since its last
-    /// checkpoint), then starts a new journal. Returns the writer and the contents after
-    /// the replay.
+    /// Takes over the database `db` (whose contents are `loaded`) in `dir`: replays into it
+    /// the journal generations it has not absorbed (what a broker that died had made durable
+    /// since its last checkpoint), then starts the next generation. Returns the writer and
+    /// the contents after the replay.
     pub(super) fn open(
         db: redb::Database,
         loaded: Loaded,
+        dir: &Path,
         file: &Path,
-        journal_file: &Path,
         stats: Arc<StoreStats>,
     ) -> Result<(Writer, Loaded), StoreError> {
         let damaged = |reason: String| StoreError::Damaged {
@@ -85,42 +88,48 @@ impl Writer {
         };
         let mut loaded = loaded;
         let mut next = applied + 1;
-        if let Some(recovered) = journal::recover(journal_file)? {
+        let mut replay = Pending::default();
+        let mut replayed = (0, None);
+        let mut torn = 0;
+        for recovered in journal::recover_all(dir)? {
             next = next.max(recovered.generation + 1);
             if recovered.generation > applied {
-                if recovered.torn > 0 {
-                    tracing::warn!(
-                        file = %journal_file.display(),
-                        "the journal's last {} bytes were a write cut short when the broker \
-                         stopped; none of it had been acknowledged, it is dropped",
-                        recovered.torn
-                    );
-                }
-                let count = recovered.ops.len();
-                let mut pending = Pending::default();
+                replayed.0 += recovered.ops.len();
+                replayed.1 = Some(recovered.generation);
+                torn += recovered.torn;
                 for op in recovered.ops {
-                    pending.push(op);
+                    replay.push(op);
                 }
-                let (ops, _) = pending.take();
-                applier
-                    .apply(ops, recovered.generation)
-                    .map_err(|e| damaged(format!("cannot apply the journal: {e}")))?;
-                loaded = load::read_all(&applier.db, file)?;
-                applier.refs = loaded.references();
-                tracing::info!(
-                    file = %journal_file.display(),
-                    "replayed {count} operations from the journal"
-                );
             }
         }
-        let journal = Journal::create(journal_file, next).map_err(|e| StoreError::Damaged {
-            file: journal_file.to_path_buf(),
+        if let (count, Some(generation)) = replayed {
+            applier
+                .apply(replay.take().0, generation)
+                .map_err(|e| damaged(format!("cannot apply the journal: {e}")))?;
+            loaded = load::read_all(&applier.db, file)?;
+            applier.refs = loaded.references();
+            tracing::info!(
+                dir = %dir.display(),
+                "replayed {count} operations from the journal, through generation {generation} \
+                 ({torn} bytes after the last whole frames were older frames or a write cut \
+                 short, never acknowledged)"
+            );
+        }
+        let path = journal::journal_path(dir, next);
+        let journal = Journal::create(&path, next).map_err(|e| StoreError::Damaged {
+            file: path.clone(),
             reason: format!("cannot start a new journal: {e}"),
         })?;
+        let checkpointer =
+            Checkpointer::start(applier, stats.clone()).map_err(|e| StoreError::Damaged {
+                file: file.to_path_buf(),
+                reason: format!("cannot start the checkpoint thread: {e}"),
+            })?;
         let writer = Writer {
-            applier,
             journal,
             pending: Pending::default(),
+            checkpointer,
+            dir: dir.to_path_buf(),
             last_checkpoint: Instant::now(),
             last_group: 0,
             stats,
@@ -202,12 +211,25 @@ impl Writer {
     /// Folds the journal into the database, closes the files, then tells the closer.
     fn close(mut self, done: mpsc::Sender<()>) {
         self.checkpoint();
-        if !self.failed {
-            if let Err(e) = self.journal.truncate() {
-                tracing::warn!(file = %self.file.display(), "cannot truncate the journal: {e}");
+        match self.checkpointer.close() {
+            Ok(()) if !self.failed => {
+                // Everything is in the database: both files are cut down to their headers.
+                let previous = journal::journal_path(&self.dir, self.journal.generation() + 1);
+                let result = self.journal.truncate().and_then(|()| {
+                    match std::fs::OpenOptions::new().write(true).open(&previous) {
+                        Ok(file) => file.set_len(journal::HEADER as u64),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                });
+                if let Err(e) = result {
+                    tracing::warn!(dir = %self.dir.display(), "cannot truncate the journal: {e}");
+                }
             }
+            Ok(()) => {}
+            Err(e) => self.fail(&e),
         }
-        // The file is closed (and its lock released) before the closer hears of it.
+        // The files are closed (and the lock released) before the closer hears of it.
         drop(self);
         let _ = done.send(());
     }
@@ -245,25 +267,29 @@ impl Writer {
         }
     }
 
-    /// Writes what is pending to the database and starts the next journal.
+    /// Ends the journal's generation: hands what is pending to the checkpointer and goes on
+    /// in the next generation's file, once the fold that last used that file is done.
     fn checkpoint(&mut self) {
         if self.failed || self.journal.is_empty() {
+            return;
+        }
+        if let Err(e) = self.checkpointer.wait() {
+            self.fail(&format!("checkpoint failed: {e}"));
             return;
         }
         let (ops, absorbed) = self.pending.take();
         self.stats
             .absorbed
             .fetch_add(absorbed as u64, Ordering::Relaxed);
-        let result = self
-            .applier
-            .apply(ops, self.journal.generation())
-            .map_err(|e| e.to_string())
-            .and_then(|()| self.journal.restart().map_err(|e| e.to_string()));
-        match result {
-            Ok(()) => {
-                self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => self.fail(&e),
+        let generation = self.journal.generation();
+        if let Err(e) = self.checkpointer.fold(ops, generation) {
+            self.fail(&e);
+            return;
+        }
+        let next = generation + 1;
+        match Journal::create(&journal::journal_path(&self.dir, next), next) {
+            Ok(journal) => self.journal = journal,
+            Err(e) => self.fail(&format!("cannot start the next journal: {e}")),
         }
         self.last_checkpoint = Instant::now();
     }
