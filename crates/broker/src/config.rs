@@ -27,6 +27,9 @@ pub struct Config {
     pub persistence: bool,
     /// Directory of the store. Default `data`, relative to the working directory.
     pub data_dir: PathBuf,
+    /// Longest time, in milliseconds, between checkpoints of the store's journal into its
+    /// database while anything waits for one. Default 10,000.
+    pub checkpoint_interval_ms: u64,
     /// Enhanced authentication (MQTT 5.0 §4.12).
     pub auth: AuthConfig,
     /// Logging, applied by the `tern` binary.
@@ -42,6 +45,7 @@ impl Default for Config {
             sys_interval: 10,
             persistence: true,
             data_dir: PathBuf::from("data"),
+            checkpoint_interval_ms: 10_000,
             auth: AuthConfig::default(),
             log: LogConfig::default(),
         }
@@ -301,6 +305,12 @@ impl Config {
         if self.listeners.is_empty() {
             return invalid("listeners", "at least one listener is needed");
         }
+        if !(10..=3_600_000).contains(&self.checkpoint_interval_ms) {
+            return invalid(
+                "checkpoint_interval_ms",
+                "must be between 10 and 3600000 milliseconds",
+            );
+        }
         if l.max_connections == 0 {
             return invalid("limits.max_connections", "must be at least 1");
         }
@@ -394,6 +404,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listeners"), "{err}");
+        let err = Config::from_toml("checkpoint_interval_ms = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("checkpoint_interval_ms"), "{err}");
     }
 
     #[test]

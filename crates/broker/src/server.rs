@@ -60,7 +60,10 @@ impl Broker {
         let interval = (config.sys_interval > 0).then(|| Duration::from_secs(config.sys_interval));
         let permits = Arc::new(Semaphore::new(config.limits.max_connections));
         let opened = match config.persistence {
-            true => Some(Store::open(&config.data_dir)?),
+            true => Some(Store::open(
+                &config.data_dir,
+                Duration::from_millis(config.checkpoint_interval_ms),
+            )?),
             false => None,
         };
         let hub = match opened {

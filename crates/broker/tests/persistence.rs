@@ -381,6 +381,63 @@ async fn many_messages_per_commit_under_load() {
     broker.shutdown().await;
 }
 
+/// Checkpoints fold the journal into the database while the broker runs, in a thread of
+/// their own: deliveries acknowledged between two checkpoints never reach the database,
+/// those still queued do, and survive a restart in order [MQTT-4.6.0-6].
+#[tokio::test]
+async fn checkpoints_fold_the_journal_while_the_broker_runs() {
+    let dir = data_dir("checkpoint");
+    let mut config = stored(&dir);
+    config.checkpoint_interval_ms = 20;
+    let broker = start(config.clone()).await;
+    let addr = broker.local_addr();
+    let mut away = reconnect(addr, ProtocolVersion::V5, "cp-away", false).await;
+    away.subscribe("cp/#", QoS::AtLeastOnce).await;
+    away.disconnect().await;
+    let mut online = reconnect(addr, ProtocolVersion::V5, "cp-online", false).await;
+    online.subscribe("cp/t", QoS::AtLeastOnce).await;
+    let store = broker.hub().store.clone().expect("a store");
+    let mut publisher = Client::connect(addr, ProtocolVersion::V5, "cp-pub").await;
+    for i in 0..40u16 {
+        publisher
+            .publish(publish("cp/t", &format!("m{i}"), QoS::AtLeastOnce, i + 1))
+            .await;
+        assert_eq!(text(&online.receive_messages(1).await[0]), format!("m{i}"));
+        if i % 10 == 9 {
+            tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.stats().checkpoints.load(Ordering::SeqCst) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoints");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        store.stats().absorbed.load(Ordering::SeqCst) > 0,
+        "deliveries acknowledged before their checkpoint never reach the database"
+    );
+    online.disconnect().await;
+    broker.shutdown().await;
+    let summary = Store::check(&dir).expect("the store reads");
+    assert_eq!(
+        summary.deliveries, 40,
+        "the offline session's queue: {summary}"
+    );
+    assert_eq!(summary.journal, 0, "a clean stop leaves nothing to replay");
+
+    let broker = start(config).await;
+    let mut away = reconnect(broker.local_addr(), ProtocolVersion::V5, "cp-away", true).await;
+    let payloads: Vec<String> = away
+        .receive_messages(40)
+        .await
+        .iter()
+        .map(|m| text(m).to_owned())
+        .collect();
+    let expected: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    assert_eq!(payloads, expected, "[MQTT-4.6.0-6] stored, in order");
+    broker.shutdown().await;
+}
+
 /// The writer's counters are in `$SYS` (Tern's own topics) when the broker has a store,
 /// and absent without one.
 #[tokio::test]

@@ -384,7 +384,10 @@ mod tests {
         assert!(journal.is_empty());
         let recovered = recover(&path).unwrap().unwrap();
         assert_eq!(recovered.generation, 9);
-        assert!(recovered.ops.is_empty(), "generation 7's frames are not 9's");
+        assert!(
+            recovered.ops.is_empty(),
+            "generation 7's frames are not 9's"
+        );
         assert_eq!(recovered.torn, size - HEADER as u64);
 
         // A shorter frame of generation 9 over generation 7's: only it reads back.

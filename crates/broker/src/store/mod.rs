@@ -42,12 +42,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use journal::{JOURNAL_FILES, JOURNAL_FORMAT};
 pub use load::{Loaded, LoadedSession, Summary};
 pub use record::{encode_subscription, unix_millis, EntryStage, SessionRecord};
 pub use restore::restore;
-pub use writer::{CHECKPOINT_INTERVAL, JOURNAL_LIMIT, PENDING_LIMIT};
+pub use writer::{JOURNAL_LIMIT, PENDING_LIMIT};
 
 use crate::message::{Delivery, Message};
 
@@ -215,8 +216,9 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating it if need be) the store in `dir`, reads everything it holds, and
-    /// starts the writer thread.
-    pub fn open(dir: &Path) -> Result<(Store, Loaded), StoreError> {
+    /// starts the writer thread, which checkpoints at least every `checkpoint_interval`
+    /// while anything waits for one.
+    pub fn open(dir: &Path, checkpoint_interval: Duration) -> Result<(Store, Loaded), StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
             dir: dir.to_path_buf(),
             source,
@@ -225,7 +227,7 @@ impl Store {
         let (db, loaded) = load::open_and_load(&file)?;
         let stats = Arc::new(StoreStats::default());
         let (writer, loaded) =
-            writer::Writer::open(db, loaded, dir, &file, stats.clone())?;
+            writer::Writer::open(db, loaded, dir, &file, checkpoint_interval, stats.clone())?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("tern-store".into())

@@ -10,8 +10,8 @@
 //! when other transactions are active).
 //!
 //! A checkpoint comes when the journal reaches [`JOURNAL_LIMIT`] bytes, when
-//! [`PENDING_LIMIT`] operations wait for the database, [`CHECKPOINT_INTERVAL`] after the
-//! last one, and when the store closes (so a broker that stopped cleanly leaves an empty
+//! [`PENDING_LIMIT`] operations wait for the database, a checkpoint interval (the
+//! `checkpoint_interval_ms` setting, 10 s by default) after the last one, and when the store closes (so a broker that stopped cleanly leaves an empty
 //! journal). Only what is still pending is written to the database then: a delivery its
 //! subscriber acknowledged in the meantime costs the database nothing.
 
@@ -43,8 +43,6 @@ pub const JOURNAL_LIMIT: u64 = 64 * 1024 * 1024;
 /// Operations waiting for the database that call for a checkpoint (bounds the memory they
 /// hold).
 pub const PENDING_LIMIT: usize = 65_536;
-/// Longest time between checkpoints while anything waits for the database.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The writer: the journal, what it holds that the database does not yet, and the
 /// checkpointer that owns the database.
@@ -56,6 +54,8 @@ pub(super) struct Writer {
     /// The data directory (where the journal files are).
     dir: PathBuf,
     last_checkpoint: Instant,
+    /// Longest time between checkpoints while anything is journaled.
+    interval: Duration,
     /// Operations in the last group.
     last_group: usize,
     stats: Arc<StoreStats>,
@@ -75,6 +75,7 @@ impl Writer {
         loaded: Loaded,
         dir: &Path,
         file: &Path,
+        interval: Duration,
         stats: Arc<StoreStats>,
     ) -> Result<(Writer, Loaded), StoreError> {
         let damaged = |reason: String| StoreError::Damaged {
@@ -131,6 +132,7 @@ impl Writer {
             checkpointer,
             dir: dir.to_path_buf(),
             last_checkpoint: Instant::now(),
+            interval,
             last_group: 0,
             stats,
             file: file.to_path_buf(),
@@ -186,8 +188,8 @@ impl Writer {
                     Err(mpsc::TryRecvError::Disconnected) => None,
                     Err(mpsc::TryRecvError::Empty) => {
                         let left = GROUP_WINDOW.saturating_sub(opened.elapsed());
-                        let filling = self.last_group >= LOADED_GROUP
-                            && opened.elapsed() < LOADED_WINDOW;
+                        let filling =
+                            self.last_group >= LOADED_GROUP && opened.elapsed() < LOADED_WINDOW;
                         if (!barriers.is_empty() && !filling) || left.is_zero() {
                             None
                         } else {
@@ -215,13 +217,14 @@ impl Writer {
             Ok(()) if !self.failed => {
                 // Everything is in the database: both files are cut down to their headers.
                 let previous = journal::journal_path(&self.dir, self.journal.generation() + 1);
-                let result = self.journal.truncate().and_then(|()| {
-                    match std::fs::OpenOptions::new().write(true).open(&previous) {
-                        Ok(file) => file.set_len(journal::HEADER as u64),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                });
+                let result =
+                    self.journal.truncate().and_then(|()| {
+                        match std::fs::OpenOptions::new().write(true).open(&previous) {
+                            Ok(file) => file.set_len(journal::HEADER as u64),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    });
                 if let Err(e) = result {
                     tracing::warn!(dir = %self.dir.display(), "cannot truncate the journal: {e}");
                 }
@@ -242,7 +245,7 @@ impl Writer {
         if self.journal.len() >= JOURNAL_LIMIT || self.pending.len() >= PENDING_LIMIT {
             return Some(Duration::ZERO);
         }
-        Some(CHECKPOINT_INTERVAL.saturating_sub(self.last_checkpoint.elapsed()))
+        Some(self.interval.saturating_sub(self.last_checkpoint.elapsed()))
     }
 
     /// Makes the `taken` operations put in the journal since the last commit durable, then
