@@ -5,9 +5,7 @@
 //! A group is closed when [`MAX_GROUP`] operations are in it, when about 1 ms has passed
 //! since its first operation, or at once when a barrier is waiting and nothing more is
 //! queued (a lone acknowledgement does not wait for company that is not coming). Under load
-//! the sync of one group is the time in which the next one fills, and after a large group
-//! the next one stays open at least 200 µs (as PostgreSQL's `commit_delay` applies only
-//! when other transactions are active).
+//! the sync of one group is the time in which the next one fills.
 //!
 //! A checkpoint comes when the journal reaches [`JOURNAL_LIMIT`] bytes, when
 //! [`PENDING_LIMIT`] operations wait for the database, a checkpoint interval (the
@@ -31,13 +29,6 @@ use super::{Op, StoreError, StoreStats, MAX_GROUP};
 
 /// How long a group stays open for more operations.
 const GROUP_WINDOW: Duration = Duration::from_millis(1);
-/// A group at least this large means the broker is under load...
-const LOADED_GROUP: usize = 256;
-/// ...and then the next group stays open this long even when a barrier waits, so each sync
-/// carries more (fewer syncs and thread wake-ups per message; measured: 10 % less CPU per
-/// message and a higher throughput at saturation). Light load never waits: its groups are
-/// small.
-const LOADED_WINDOW: Duration = Duration::from_micros(200);
 /// Journal size that calls for a checkpoint.
 pub const JOURNAL_LIMIT: u64 = 64 * 1024 * 1024;
 /// Operations waiting for the database that call for a checkpoint (bounds the memory they
@@ -56,8 +47,6 @@ pub(super) struct Writer {
     last_checkpoint: Instant,
     /// Longest time between checkpoints while anything is journaled.
     interval: Duration,
-    /// Operations in the last group.
-    last_group: usize,
     stats: Arc<StoreStats>,
     file: PathBuf,
     /// Set by a failed write: what is on disk may no longer match what was logged, so
@@ -133,7 +122,6 @@ impl Writer {
             dir: dir.to_path_buf(),
             last_checkpoint: Instant::now(),
             interval,
-            last_group: 0,
             stats,
             file: file.to_path_buf(),
             failed: false,
@@ -188,9 +176,7 @@ impl Writer {
                     Err(mpsc::TryRecvError::Disconnected) => None,
                     Err(mpsc::TryRecvError::Empty) => {
                         let left = GROUP_WINDOW.saturating_sub(opened.elapsed());
-                        let filling =
-                            self.last_group >= LOADED_GROUP && opened.elapsed() < LOADED_WINDOW;
-                        if (!barriers.is_empty() && !filling) || left.is_zero() {
+                        if !barriers.is_empty() || left.is_zero() {
                             None
                         } else {
                             rx.recv_timeout(left).ok()
@@ -198,7 +184,6 @@ impl Writer {
                     }
                 };
             }
-            self.last_group = taken;
             self.commit(taken, &mut barriers);
             if let Some(done) = closing {
                 self.close(done);
