@@ -424,6 +424,10 @@ async fn checkpoints_fold_the_journal_while_the_broker_runs() {
         "the offline session's queue: {summary}"
     );
     assert_eq!(summary.journal, 0, "a clean stop leaves nothing to replay");
+    for name in tern_broker::store::JOURNAL_FILES {
+        let len = std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+        assert_eq!(len, 24, "{name} is cut down to its header at a clean stop");
+    }
 
     let broker = start(config).await;
     let mut away = reconnect(broker.local_addr(), ProtocolVersion::V5, "cp-away", true).await;

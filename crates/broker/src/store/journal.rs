@@ -50,8 +50,7 @@ pub(super) fn journal_path(dir: &Path, generation: u64) -> PathBuf {
 }
 
 const MAGIC: &[u8; 8] = b"TERNJRNL";
-/// Bytes of a journal's header.
-pub(super) const HEADER: usize = 24;
+const HEADER: usize = 24;
 const FRAME_MAGIC: u32 = 0x544A_4652;
 const FRAME_HEADER: usize = 12;
 
@@ -136,6 +135,19 @@ impl Journal {
     pub(super) fn truncate(&mut self) -> std::io::Result<()> {
         self.file.set_len(HEADER as u64)?;
         self.file.sync_all()
+    }
+}
+
+/// Cuts the journal file at `path`, if there is one, down to its header (at a clean stop,
+/// for the file of the generation before the current one, once it is absorbed).
+pub(super) fn truncate_file(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => {
+            file.set_len(HEADER as u64)?;
+            file.sync_all()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -96,7 +96,7 @@ impl Pending {
 
 /// Hashes the (session uid, position) keys of pending deliveries, two integers the broker
 /// assigns (no client chooses them, so there is no flooding one bucket): a multiply and a
-/// rotate per integer, where SipHash took a fifth of the writer's time.
+/// rotate per integer (SipHash was 6 % of the writer thread's samples under load).
 #[derive(Debug, Default)]
 struct KeyHasher(u64);
 

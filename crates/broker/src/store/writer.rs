@@ -202,14 +202,10 @@ impl Writer {
             Ok(()) if !self.failed => {
                 // Everything is in the database: both files are cut down to their headers.
                 let previous = journal::journal_path(&self.dir, self.journal.generation() + 1);
-                let result =
-                    self.journal.truncate().and_then(|()| {
-                        match std::fs::OpenOptions::new().write(true).open(&previous) {
-                            Ok(file) => file.set_len(journal::HEADER as u64),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                            Err(e) => Err(e),
-                        }
-                    });
+                let result = self
+                    .journal
+                    .truncate()
+                    .and_then(|()| journal::truncate_file(&previous));
                 if let Err(e) = result {
                     tracing::warn!(dir = %self.dir.display(), "cannot truncate the journal: {e}");
                 }
