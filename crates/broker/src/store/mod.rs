@@ -32,6 +32,7 @@ mod apply;
 mod checkpoint;
 mod journal;
 mod journal_record;
+mod key_hasher;
 mod load;
 mod pending;
 mod record;

@@ -14,8 +14,8 @@
 //! only the ones still in flight or queued for offline sessions.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
+use super::key_hasher::KeyHashing;
 use super::Op;
 
 /// Cancelled slots tolerated before a compaction is considered.
@@ -27,7 +27,7 @@ pub(super) struct Pending {
     /// In log order; `None` where an operation was cancelled.
     ops: Vec<Option<Op>>,
     /// Where each pending delivery's `Enqueue` is in `ops`, by (session uid, position).
-    queued: HashMap<(u64, u64), usize, BuildHasherDefault<KeyHasher>>,
+    queued: HashMap<(u64, u64), usize, KeyHashing>,
     /// Slots of `ops` that were cancelled.
     cancelled: usize,
     /// Operations that cancelled out or were folded since the last [`Pending::take`].
@@ -91,28 +91,6 @@ impl Pending {
         self.cancelled = 0;
         let ops = self.ops.drain(..).flatten().collect();
         (ops, std::mem::take(&mut self.dropped))
-    }
-}
-
-/// Hashes the (session uid, position) keys of pending deliveries, two integers the broker
-/// assigns (no client chooses them, so there is no flooding one bucket): a multiply and a
-/// rotate per integer (SipHash was 6 % of the writer thread's samples under load).
-#[derive(Debug, Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
