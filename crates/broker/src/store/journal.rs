@@ -279,7 +279,10 @@ pub(super) fn recover(path: &Path) -> Result<Option<Recovered>, StoreError> {
                     ),
                 ));
             }
-            let torn = data[at..].iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+            let torn = data[at..]
+                .iter()
+                .rposition(|&b| b != 0)
+                .map_or(0, |p| p + 1);
             return Ok(Some(Recovered {
                 generation,
                 ops,
@@ -389,7 +392,11 @@ mod tests {
         for id in 2..100 {
             journal.put(&awaiting(id), now, wall);
             journal.commit().unwrap();
-            assert_eq!(size(), GROW, "a small frame inside the chunk keeps the size");
+            assert_eq!(
+                size(),
+                GROW,
+                "a small frame inside the chunk keeps the size"
+            );
         }
         // A frame past the chunk's end grows the file to the next whole chunk.
         let topic = tern_codec::TopicName::try_from("big").unwrap();
