@@ -380,7 +380,44 @@ async fn stuck_subscriber_is_dropped_after_publish_wait(version: ProtocolVersion
     );
 }
 
+/// The default outbound window: a subscriber that acknowledges nothing gets
+/// `limits.max_inflight` (128) QoS 1 messages, the rest wait in its queue; each PUBACK lets
+/// one more go. An MQTT 5.0 client that sends no Receive Maximum allows 65,535 (§3.1.2.11.3),
+/// so the broker's window is the smaller; a smaller Receive Maximum would cap it
+/// [MQTT-3.3.4-9].
+async fn default_window_is_128_unacknowledged_messages(version: ProtocolVersion) {
+    const WINDOW: usize = 128;
+    let config = config();
+    assert_eq!(usize::from(config.limits.max_inflight), WINDOW);
+    let broker = start(config).await;
+    let addr = broker.local_addr();
+    let mut subscriber =
+        Client::subscriber(addr, version, "sub", &[("win/t", QoS::AtLeastOnce)]).await;
+    let mut publisher = Client::connect(addr, version, "pub").await;
+    for i in 1..=200u16 {
+        let message = publish("win/t", &i.to_string(), QoS::AtLeastOnce, i);
+        publisher.send(Packet::Publish(message)).await;
+    }
+    let mut ids = Vec::new();
+    while let Some(packet) = subscriber.recv_within(QUIET).await {
+        match packet {
+            Packet::Publish(p) => ids.push(p.packet_id.expect("QoS 1")),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    assert_eq!(ids.len(), WINDOW, "the window, and no more, unacknowledged");
+    subscriber
+        .send(Packet::PubAck(tern_codec::PubResponse::new(ids[0])))
+        .await;
+    match subscriber.recv().await {
+        Packet::Publish(p) => assert_eq!(text(&p), (WINDOW + 1).to_string()),
+        other => panic!("expected the next PUBLISH, got {other:?}"),
+    }
+    subscriber.expect_nothing("one PUBACK frees one place").await;
+}
+
 per_version!(
+    default_window_is_128_unacknowledged_messages,
     full_queue_holds_the_publisher_back_and_loses_nothing,
     stuck_subscriber_is_dropped_after_publish_wait,
     packet_over_maximum_size_disconnects_mqtt_3_2_2_15,
