@@ -413,7 +413,9 @@ async fn default_window_is_128_unacknowledged_messages(version: ProtocolVersion)
         Packet::Publish(p) => assert_eq!(text(&p), (WINDOW + 1).to_string()),
         other => panic!("expected the next PUBLISH, got {other:?}"),
     }
-    subscriber.expect_nothing("one PUBACK frees one place").await;
+    subscriber
+        .expect_nothing("one PUBACK frees one place")
+        .await;
 }
 
 per_version!(
