@@ -17,17 +17,19 @@
 //! - A refused connection exits with the CONNACK code (3.1.1: 1-5; 5.0: 0x80 and up); any
 //!   other failure exits 1.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
-use tern_client::{
-    ConnectError, ConnectErrorKind, ConnectOptions, ConnectProperties, ProtocolVersion, QoS,
-    ReasonCode, TlsOptions, TlsVersion, TopicName, Will,
-};
+use tern_client::{ConnectOptions, ConnectProperties, ProtocolVersion, QoS, TopicName, Will};
 
 use crate::mqtt_props::Properties;
+
+mod failure;
+mod tls;
+
+pub(crate) use failure::Failure;
+use tls::TlsArgs;
 
 /// Connection flags common to `tern pub` and `tern sub`.
 #[derive(Debug, Args)]
@@ -96,89 +98,6 @@ pub(crate) struct ConnArgs {
     properties: Vec<String>,
     #[command(flatten)]
     tls: TlsArgs,
-}
-
-/// The TLS flags, as mosquitto_pub and mosquitto_sub spell them.
-#[derive(Debug, Args)]
-pub(crate) struct TlsArgs {
-    /// File of trusted CA certificates (PEM); turns TLS on.
-    #[arg(long = "cafile", value_name = "FILE")]
-    cafile: Option<std::path::PathBuf>,
-    /// Directory of trusted CA certificates (PEM files); turns TLS on.
-    #[arg(long = "capath", value_name = "DIR")]
-    capath: Option<std::path::PathBuf>,
-    /// Trust the built-in Mozilla root certificates; turns TLS on.
-    #[arg(long = "tls-use-os-certs")]
-    os_certs: bool,
-    /// Client certificate (PEM), with --key.
-    #[arg(long = "cert", value_name = "FILE", requires = "key")]
-    cert: Option<std::path::PathBuf>,
-    /// Client private key (PEM), with --cert.
-    #[arg(long = "key", value_name = "FILE", requires = "cert")]
-    key: Option<std::path::PathBuf>,
-    /// Do not check that the server certificate names the host.
-    #[arg(long = "insecure")]
-    insecure: bool,
-    /// ALPN protocol to offer.
-    #[arg(long = "tls-alpn", value_name = "PROTOCOL")]
-    alpn: Option<String>,
-    /// TLS version: tlsv1.3 or tlsv1.2.
-    #[arg(long = "tls-version", value_name = "VERSION", value_parser = parse_tls_version)]
-    tls_version: Option<TlsVersion>,
-}
-
-impl TlsArgs {
-    /// The TLS options, `None` without TLS; `url_tls`: the `-L` URL was `mqtts://`.
-    fn options(&self, url_tls: bool) -> Result<Option<TlsOptions>, Failure> {
-        let on = url_tls || self.cafile.is_some() || self.capath.is_some() || self.os_certs;
-        if !on {
-            let stray = [
-                (self.cert.is_some(), "--cert"),
-                (self.key.is_some(), "--key"),
-                (self.insecure, "--insecure"),
-                (self.alpn.is_some(), "--tls-alpn"),
-                (self.tls_version.is_some(), "--tls-version"),
-            ];
-            if let Some((_, flag)) = stray.iter().find(|(given, _)| *given) {
-                return Err(Failure::usage(format!(
-                    "{flag} is a TLS option; turn TLS on with --cafile FILE, --capath DIR,                      --tls-use-os-certs or -L mqtts://..."
-                )));
-            }
-            return Ok(None);
-        }
-        let mut tls = TlsOptions::new();
-        if let Some(file) = &self.cafile {
-            tls = tls.ca_file(file);
-        }
-        if let Some(dir) = &self.capath {
-            tls = tls.ca_dir(dir);
-        }
-        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
-            tls = tls.client_cert(cert, key);
-        }
-        if self.insecure {
-            tls = tls.verify_hostname(false);
-        }
-        if let Some(alpn) = &self.alpn {
-            tls = tls.alpn([alpn.as_bytes()]);
-        }
-        if let Some(version) = self.tls_version {
-            tls = tls.version(version);
-        }
-        Ok(Some(tls))
-    }
-}
-
-/// `--tls-version`: tlsv1.3 or tlsv1.2 (rustls has nothing older).
-fn parse_tls_version(s: &str) -> Result<TlsVersion, String> {
-    match s {
-        "tlsv1.3" => Ok(TlsVersion::Tls13),
-        "tlsv1.2" => Ok(TlsVersion::Tls12),
-        "tlsv1.1" | "tlsv1" => Err(format!(
-            "{s} is not supported (insecure); use tlsv1.2 or tlsv1.3"
-        )),
-        _ => Err("invalid TLS version; use tlsv1.3 or tlsv1.2".into()),
-    }
 }
 
 /// What the connection flags resolve to.
@@ -458,104 +377,6 @@ fn parse_expiry(s: &str) -> Result<u32, String> {
     }
 }
 
-/// How a command failed: what to tell the user and the exit code.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    /// The process exit code.
-    pub(crate) code: u8,
-    /// The message, printed after `Error: `.
-    pub(crate) message: String,
-    /// Whether to point at `--help`.
-    pub(crate) usage: bool,
-}
-
-/// mosquitto_sub's exit code when `-W` runs out.
-pub(crate) const TIMED_OUT: u8 = 27;
-
-impl Failure {
-    /// A usage error (exit 1, with a pointer to `--help`).
-    pub(crate) fn usage(message: impl Into<String>) -> Self {
-        Failure {
-            code: 1,
-            message: message.into(),
-            usage: true,
-        }
-    }
-
-    /// A run-time error with exit code 1.
-    pub(crate) fn runtime(message: impl Into<String>) -> Self {
-        Failure {
-            code: 1,
-            message: message.into(),
-            usage: false,
-        }
-    }
-
-    /// `-W` ran out: exit 27 with mosquitto_sub's message.
-    pub(crate) fn timed_out() -> Self {
-        Failure {
-            code: TIMED_OUT,
-            message: "Timed out".into(),
-            usage: false,
-        }
-    }
-
-    /// The failure of the first connection, with mosquitto's exit code: the CONNACK code
-    /// when the broker refused, else 1.
-    pub(crate) fn connect(err: &ConnectError, server: &str, version: ProtocolVersion) -> Self {
-        let detail = std::error::Error::source(err)
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
-        match err.kind() {
-            ConnectErrorKind::Refused(code) => {
-                let exit = if version == ProtocolVersion::V5 {
-                    u8::from(code)
-                } else {
-                    code.to_v3_connack()
-                };
-                Failure {
-                    code: exit,
-                    message: format!(
-                        "connection refused by {server}: {code:?} (code {exit}). {}",
-                        refusal_hint(code, version)
-                    ),
-                    usage: false,
-                }
-            }
-            ConnectErrorKind::Io => Failure::runtime(format!(
-                "cannot connect to {server}{detail}. Is a broker running there? Use -h HOST \
-                 and -p PORT to choose another."
-            )),
-            ConnectErrorKind::Tls => Failure::runtime(format!(
-                "TLS with {server} failed{detail}. Check that --cafile or --capath holds the CA \
-                 that signed the broker's certificate, that -h is a name in that certificate \
-                 (--insecure skips the name check), and --cert/--key if the broker requires a \
-                 client certificate."
-            )),
-            ConnectErrorKind::TimedOut => Failure::runtime(format!(
-                "no answer from {server} within 10 s{detail}. Check -h and -p, and that the \
-                 port is an MQTT listener."
-            )),
-            ConnectErrorKind::InvalidOptions => Failure::usage(format!("{err}")),
-            _ => Failure::runtime(format!("connecting to {server} failed: {err}")),
-        }
-    }
-
-    /// Prints the message (unless `quiet`) and returns the exit code; `command` names the
-    /// subcommand for the pointer to its help.
-    pub(crate) fn report(&self, command: &str, quiet: bool) -> ExitCode {
-        if !quiet && self.code == TIMED_OUT {
-            eprintln!("{}", self.message);
-        } else if !quiet {
-            eprintln!("Error: {}", self.message);
-            if self.usage {
-                eprintln!("\nUse 'tern {command} --help' to see usage.");
-            }
-        }
-        ExitCode::from(self.code)
-    }
-}
-
 /// `-d`: the client's log (every packet sent and received) on stderr.
 pub(crate) fn init_debug(debug: bool) {
     if debug {
@@ -566,24 +387,6 @@ pub(crate) fn init_debug(debug: bool) {
             .without_time()
             .with_target(false)
             .try_init();
-    }
-}
-
-/// What to do about a refused connection.
-fn refusal_hint(code: ReasonCode, version: ProtocolVersion) -> &'static str {
-    match code {
-        ReasonCode::UnsupportedProtocolVersion if version == ProtocolVersion::V5 => {
-            "The broker does not speak MQTT 5.0: try -V mqttv311."
-        }
-        ReasonCode::UnsupportedProtocolVersion => "Try another -V (mqttv5, mqttv311, mqttv31).",
-        ReasonCode::ClientIdentifierNotValid => "Choose another client id with -i.",
-        ReasonCode::BadUserNameOrPassword => "Check the user name (-u) and password (-P).",
-        ReasonCode::NotAuthorized => {
-            "Check the user name (-u) and password (-P) and the broker's access rules."
-        }
-        ReasonCode::ServerUnavailable | ReasonCode::ServerBusy => "Try again later.",
-        ReasonCode::Banned => "This client is banned by the broker.",
-        _ => "",
     }
 }
 
