@@ -26,6 +26,7 @@ mod passwd;
 mod pub_cmd;
 mod shell;
 mod sub_cmd;
+mod url_userinfo;
 
 use std::process::ExitCode;
 

@@ -24,6 +24,7 @@ use clap::Args;
 use tern_client::{ConnectOptions, ConnectProperties, ProtocolVersion, QoS, TopicName, Will};
 
 use crate::mqtt_props::Properties;
+use crate::url_userinfo::userinfo;
 
 mod failure;
 mod tls;
@@ -302,40 +303,6 @@ fn parse_url(url: &str) -> Result<ParsedUrl, Failure> {
         username,
         password,
     })
-}
-
-/// User name and password of `user:password@host`, percent-decoded.
-fn userinfo(authority: &str) -> (Option<String>, Option<String>) {
-    let Some((info, _)) = authority.rsplit_once('@') else {
-        return (None, None);
-    };
-    let (user, pass) = match info.split_once(':') {
-        Some((user, pass)) => (user, Some(pass)),
-        None => (info, None),
-    };
-    (Some(percent_decode(user)), pass.map(percent_decode))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = s
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `-V`: the names and numbers mosquitto accepts.

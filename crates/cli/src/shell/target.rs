@@ -16,6 +16,7 @@ use std::time::Duration;
 use tern_client::{ConnectOptions, ProtocolVersion};
 
 use super::parse::ConnectArgs;
+use crate::url_userinfo::userinfo;
 
 /// Where and how to connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +77,7 @@ impl Target {
             }
             next.host = parsed.host().to_owned();
             next.port = parsed.port();
-            (next.user, next.password) = userinfo(&full);
+            (next.user, next.password) = url_userinfo(&full);
         }
         if let Some(host) = &args.host {
             next.host = host.clone();
@@ -135,39 +136,10 @@ impl Target {
     }
 }
 
-/// User name and password of `scheme://user:password@host`, percent-decoded.
-fn userinfo(url: &str) -> (Option<String>, Option<String>) {
+/// User name and password of `scheme://user:password@host/...`, percent-decoded.
+fn url_userinfo(url: &str) -> (Option<String>, Option<String>) {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let Some((info, _)) = authority.rsplit_once('@') else {
-        return (None, None);
-    };
-    match info.split_once(':') {
-        Some((user, password)) => (Some(percent_decode(user)), Some(percent_decode(password))),
-        None => (Some(percent_decode(info)), None),
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = text
-            .get(i + 1..i + 3)
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    userinfo(rest.split(['/', '?', '#']).next().unwrap_or(rest))
 }
 
 #[cfg(test)]
