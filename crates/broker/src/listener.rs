@@ -49,11 +49,9 @@ pub async fn run(
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let hub = hub.clone();
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            connection::serve(socket, peer, hub, shutdown).await;
-            drop(permit);
-        });
+        // The permit and the tracker's token live as long as the connection, in its
+        // boxed state; the task itself is only the connection's future.
+        let held = (permit, tasks.token());
+        tokio::spawn(connection::serve(socket, peer, hub.clone(), held));
     }
 }

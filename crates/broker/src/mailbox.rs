@@ -18,8 +18,9 @@
 //! under its lock, so the store sees a delivery queued before anyone can complete it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::task::Waker;
 
 use tern_codec::QoS;
 use tokio::sync::Notify;
@@ -54,13 +55,42 @@ struct Queue {
     online: bool,
     /// Position of the next stored delivery in the session's stored queue.
     next_seq: u64,
+    /// The consumer's waker, while it waits.
+    waker: Option<Waker>,
+    /// Set when there was something to wake the consumer for while it was not waiting.
+    permit: bool,
+}
+
+impl Queue {
+    /// Wakes the consumer, or leaves a permit for its next [`Mailbox::park`]. The waker is
+    /// returned, to be woken once the lock is released.
+    fn wake(&mut self) -> Option<Waker> {
+        let waker = self.waker.take();
+        if waker.is_none() {
+            self.permit = true;
+        }
+        waker
+    }
+}
+
+/// Signals for the connection that consumes a mailbox (see [`Mailbox::signal`]).
+pub mod signal {
+    /// Another connection took the session over [MQTT-3.1.4-3].
+    pub const TAKEN_OVER: u8 = 1;
+    /// The broker is shutting down.
+    pub const SHUTDOWN: u8 = 2;
 }
 
 /// A session's bounded queue of deliveries, with a wake-up for its connection task.
+///
+/// The connection waits by leaving its waker here ([`Mailbox::park`]): a delivery into an
+/// empty queue or a [`signal`] wakes it. An idle connection thus waits for its mailbox
+/// without a stored future.
 #[derive(Debug, Default)]
 pub struct Mailbox {
     queue: Mutex<Queue>,
-    notify: Notify,
+    /// [`signal`] bits for the connection, cleared when a connection claims the session.
+    signals: AtomicU8,
     /// Mirrors `Queue::online` for readers that must not take the lock (shared groups).
     online: AtomicBool,
     /// The store, for a persistent session's mailbox.
@@ -175,14 +205,15 @@ impl Mailbox {
         q.bytes += size;
         let was_empty = q.items.is_empty();
         q.items.push_back(delivery);
+        let waker = if was_empty { q.wake() } else { None };
         drop(q);
         // The consumer takes all it has room for whenever it wakes, and sleeps with
         // deliveries queued only while its in-flight window or write buffer is full (an
         // acknowledgement or a finished write wakes it then): only the delivery into an
         // empty queue needs to wake it (a permit is kept if it is not waiting yet). Waking
         // it for every delivery cost a cross-thread wake-up per message in fan-out.
-        if was_empty {
-            self.notify.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
         }
         Ok(outcome)
     }
@@ -297,9 +328,41 @@ impl Mailbox {
         items
     }
 
-    /// Waits until something was pushed since the last wake-up.
-    pub async fn notified(&self) {
-        self.notify.notified().await
+    /// Leaves `waker` to be woken by the next delivery into an empty queue or the next
+    /// signal. Returns true instead, without waiting, if one came since the last `park`.
+    pub fn park(&self, waker: &Waker) -> bool {
+        let mut q = self.lock();
+        if std::mem::take(&mut q.permit) {
+            return true;
+        }
+        match &mut q.waker {
+            Some(parked) => parked.clone_from(waker),
+            none => *none = Some(waker.clone()),
+        }
+        false
+    }
+
+    /// Sets `bits` (from [`signal`]) for the consuming connection and wakes it.
+    pub fn signal(&self, bits: u8) {
+        self.signals.fetch_or(bits, Ordering::SeqCst);
+        let waker = self.lock().wake();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The [`signal`] bits set for the consuming connection.
+    pub fn signals(&self) -> u8 {
+        self.signals.load(Ordering::SeqCst)
+    }
+
+    /// Clears the signals and the waker of a previous connection, for a connection that
+    /// claims the session.
+    pub fn reset_signals(&self) {
+        self.signals.store(0, Ordering::SeqCst);
+        let mut q = self.lock();
+        q.waker = None;
+        q.permit = false;
     }
 }
 

@@ -163,17 +163,18 @@ impl Outbox {
         )
     }
 
-    /// Waits for the first gate if it waits on the store, and opens it; never returns while
-    /// the first gate waits for routing.
-    pub async fn next_opened(&mut self) -> Opened {
+    /// Polls the first gate if it waits on the store, and opens it once the store answers;
+    /// stays pending while the first gate waits for routing.
+    pub fn poll_opened(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Opened> {
         let durable = match self.gates.front_mut() {
             Some(Gate {
                 wait: Wait::Store(barrier),
                 ..
-            }) => barrier.await.unwrap_or(false),
-            _ => return std::future::pending().await,
+            }) => std::task::ready!(std::future::Future::poll(std::pin::Pin::new(barrier), cx))
+                .unwrap_or(false),
+            _ => return std::task::Poll::Pending,
         };
-        self.open_first(durable)
+        std::task::Poll::Ready(self.open_first(durable))
     }
 
     fn open_first(&mut self, durable: bool) -> Opened {
@@ -235,7 +236,10 @@ mod tests {
         outbox.consume(1);
         assert_eq!(outbox.writable(), b"b");
         tx.send(true).unwrap();
-        assert_eq!(outbox.next_opened().await, Opened::Open);
+        assert_eq!(
+            std::future::poll_fn(|cx| outbox.poll_opened(cx)).await,
+            Opened::Open
+        );
         assert_eq!(outbox.writable(), b"bcd");
     }
 
@@ -247,7 +251,10 @@ mod tests {
         let (tx, rx) = oneshot::channel();
         outbox.end_step(Some(rx), false);
         drop(tx);
-        assert_eq!(outbox.next_opened().await, Opened::StoreFailed);
+        assert_eq!(
+            std::future::poll_fn(|cx| outbox.poll_opened(cx)).await,
+            Opened::StoreFailed
+        );
         assert_eq!(outbox.writable(), b"ab");
         assert_eq!(outbox.len(), 2);
     }

@@ -12,21 +12,22 @@
 //!   connection resumes the session before then [MQTT-3.1.2-26].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tern_codec::Will;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
+use crate::mailbox::{signal, Mailbox};
 use crate::session::SessionState;
 use crate::store::{Op, SessionRecord, SessionStore, Store};
 
 enum Entry {
+    /// Held by `connection`, which is signalled through the session's mailbox.
     Online {
         connection: u64,
-        kick: CancellationToken,
-        released: Arc<Notify>,
+        mailbox: Arc<Mailbox>,
     },
     Offline(Box<Offline>),
 }
@@ -46,8 +47,6 @@ pub struct Claim {
     pub state: SessionState,
     /// True if an existing session was resumed.
     pub session_present: bool,
-    /// Cancelled when another connection takes the session over.
-    pub kick: CancellationToken,
     /// A previous session that Clean Start discarded, for the caller to clean up.
     pub discarded: Option<SessionState>,
     /// The delayed will of a discarded session, due now that the session has ended.
@@ -76,6 +75,12 @@ pub struct Due {
 #[derive(Default)]
 pub struct Registry {
     entries: Mutex<HashMap<Arc<str>, Entry>>,
+    /// Set (under the `entries` lock) once the broker shuts down: sessions claimed after
+    /// that are signalled at once.
+    shut_down: AtomicBool,
+    /// Wakes connections waiting for a session to be released by the connection they took
+    /// it over from.
+    released: Notify,
     /// Where persistent sessions are written, if anywhere.
     store: Option<Store>,
 }
@@ -95,8 +100,8 @@ impl Registry {
     /// An empty registry whose persistent sessions are written to `store`.
     pub fn with_store(store: Option<Store>) -> Self {
         Registry {
-            entries: Mutex::default(),
             store,
+            ..Registry::default()
         }
     }
 
@@ -147,21 +152,15 @@ impl Registry {
         connection: u64,
     ) -> Claim {
         loop {
-            let released = {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            {
                 let mut entries = self.lock();
-                if let Some(Entry::Online { kick, released, .. }) = entries.get(&client_id) {
-                    kick.cancel();
-                    released.clone()
+                if let Some(Entry::Online { mailbox, .. }) = entries.get(&client_id) {
+                    mailbox.signal(signal::TAKEN_OVER);
                 } else {
-                    let kick = CancellationToken::new();
-                    let previous = entries.insert(
-                        client_id.clone(),
-                        Entry::Online {
-                            connection,
-                            kick: kick.clone(),
-                            released: Arc::new(Notify::new()),
-                        },
-                    );
+                    let previous = entries.remove(&client_id);
                     let (previous, will) = match previous {
                         Some(Entry::Offline(offline)) => {
                             let Offline {
@@ -175,33 +174,56 @@ impl Registry {
                         }
                         _ => (None, None),
                     };
-                    return match previous {
+                    let claim = match previous {
                         // Resumed in time: the delayed will is not sent [MQTT-3.1.2-26].
                         Some((mut state, false)) if !clean_start => {
                             state.expiry_interval = expiry_interval;
+                            state.mailbox.reset_signals();
                             state.mailbox.set_online(true);
                             save(&state, None, None);
                             Claim {
                                 state,
                                 session_present: true,
-                                kick,
                                 discarded: None,
                                 will: None,
                             }
                         }
                         discarded => Claim {
-                            state: self.new_session(client_id, expiry_interval),
+                            state: self.new_session(client_id.clone(), expiry_interval),
                             session_present: false,
-                            kick,
                             discarded: discarded.map(|(state, _)| state),
                             will,
                         },
                     };
+                    let mailbox = claim.state.mailbox.clone();
+                    if self.shut_down.load(Ordering::SeqCst) {
+                        mailbox.signal(signal::SHUTDOWN);
+                    }
+                    entries.insert(
+                        client_id,
+                        Entry::Online {
+                            connection,
+                            mailbox,
+                        },
+                    );
+                    return claim;
                 }
-            };
+            }
             // The old connection notifies once it has released; the timeout only guards
             // against a missed wake-up, after which the loop looks again.
-            let _ = tokio::time::timeout(Duration::from_millis(200), released.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), released).await;
+        }
+    }
+
+    /// Signals every connected session's connection that the broker is shutting down, and
+    /// those that connect from now on.
+    pub fn shut_down(&self) {
+        let entries = self.lock();
+        self.shut_down.store(true, Ordering::SeqCst);
+        for entry in entries.values() {
+            if let Entry::Online { mailbox, .. } = entry {
+                mailbox.signal(signal::SHUTDOWN);
+            }
         }
     }
 
@@ -215,12 +237,8 @@ impl Registry {
         now: Instant,
     ) -> Released {
         let mut entries = self.lock();
-        let released = match entries.get(&state.client_id) {
-            Some(Entry::Online {
-                connection: c,
-                released,
-                ..
-            }) if *c == connection => released.clone(),
+        match entries.get(&state.client_id) {
+            Some(Entry::Online { connection: c, .. }) if *c == connection => {}
             _ => {
                 return Released {
                     ended: Some(state),
@@ -268,7 +286,7 @@ impl Registry {
             }
         };
         drop(entries);
-        released.notify_one();
+        self.released.notify_waiters();
         outcome
     }
 

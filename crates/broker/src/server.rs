@@ -103,6 +103,12 @@ impl Broker {
             ));
         }
         tasks.spawn(sys::run(hub.clone(), interval, shutdown.clone()));
+        // Connections learn of the shutdown through their mailboxes (see `Registry::shut_down`).
+        let (closing, token) = (hub.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            token.cancelled().await;
+            closing.registry.shut_down();
+        });
         Ok(BrokerHandle {
             addrs,
             hub,

@@ -1,9 +1,9 @@
 //! The connection task: owns one client's socket for its whole life.
 //!
-//! It runs the CONNECT handshake, then loops: read and decode packets into the
-//! [`Session`], pull deliveries from the mailbox while the in-flight window has room,
-//! carry out the session's [`Action`](crate::session::Action)s, and write everything produced in one wake-up as one
-//! batch. Reading pauses while the write buffer is over its high-water mark, so a client that
+//! It runs the CONNECT handshake, then, each time it wakes: reads and decodes packets into
+//! the [`Session`], pulls deliveries from the mailbox while the in-flight window has room,
+//! carries out the session's [`Action`](crate::session::Action)s, and writes everything
+//! produced in one wake-up as one batch. Reading pauses while the write buffer is over its high-water mark, so a client that
 //! does not read cannot make the broker buffer without bound. When the connection ends it
 //! publishes the will when the standard says so and hands the session back to the registry.
 //!
@@ -14,15 +14,17 @@
 //! acknowledgement is ever sent for what was not stored.
 //!
 //! This module has the connection's life (handshake, session claim, end, will, release);
-//! `main_loop` has the loop in between.
+//! `link` has the waiting and the I/O in between, `steps` the work each wake-up does.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
 use tern_codec::{Connect, DecodeError, Packet, ReasonCode};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::auth;
@@ -37,10 +39,12 @@ use crate::problem::Problems;
 use crate::registry::Claim;
 use crate::session::Session;
 
-mod main_loop;
-use main_loop::Connection;
+mod link;
+mod steps;
+use link::Link;
+use steps::Connection;
 
-/// Why the main loop ended.
+/// Why a connection's link ended.
 enum End {
     /// The session closed the connection (DISCONNECT received, or a violation it queued).
     Session {
@@ -60,13 +64,81 @@ enum End {
     Store,
 }
 
-/// Serves one client connection until it ends.
-pub async fn serve<S>(
+/// A boxed phase of a connection's life.
+type Phase<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Serves one client connection until it ends. `held` (the connection's slot under the
+/// connection limit, say) is dropped when it ends.
+///
+/// The future is a few words: each phase is boxed and freed when it ends, and the long
+/// middle one is a [`Link`] whose waits are not stored futures (see its module), so an
+/// idle connection costs its session, its link and tokio's task and socket registration.
+pub fn serve<S, H>(
+    stream: S,
+    peer: std::net::SocketAddr,
+    hub: Arc<Hub>,
+    held: H,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Send + Unpin + 'static,
+{
+    // At debug level only: a span costs memory while it lives, so only the short
+    // handshake has one. Events after it name the client themselves.
+    let span = tracing::debug_span!("connection", %peer);
+    Served::Handshake(Box::pin(
+        handshake(stream, peer, hub, held).instrument(span),
+    ))
+}
+
+/// The connection task's future: which phase the connection is in.
+enum Served<S, H> {
+    Handshake(Phase<Option<Box<Link<S, H>>>>),
+    Linked(Box<Link<S, H>>),
+    Ending(Phase<()>),
+    Done,
+}
+
+impl<S, H> Future for Served<S, H>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Send + Unpin + 'static,
+{
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            match &mut *self {
+                Served::Handshake(handshake) => match ready!(handshake.as_mut().poll(cx)) {
+                    Some(link) => *self = Served::Linked(link),
+                    None => *self = Served::Done,
+                },
+                Served::Linked(link) => {
+                    let end = ready!(Pin::new(&mut **link).poll(cx));
+                    let Served::Linked(link) = std::mem::replace(&mut *self, Served::Done) else {
+                        unreachable!("matched above")
+                    };
+                    *self = Served::Ending(Box::pin(finish(link, end)));
+                }
+                Served::Ending(ending) => {
+                    ready!(ending.as_mut().poll(cx));
+                    *self = Served::Done;
+                }
+                Served::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+/// Reads and answers the CONNECT, authenticates, claims the session and queues the
+/// CONNACK: the link, or `None` if the connection ended here.
+async fn handshake<S, H>(
     mut stream: S,
     peer: std::net::SocketAddr,
     hub: Arc<Hub>,
-    shutdown: CancellationToken,
-) where
+    held: H,
+) -> Option<Box<Link<S, H>>>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = &hub.config.limits;
@@ -75,10 +147,10 @@ pub async fn serve<S>(
     let mut rbuf = BytesMut::new();
     let connect = match handshake::read_connect(&mut stream, &mut rbuf, limits, deadline).await {
         Ok(connect) => connect,
-        Err(HandshakeError::Io(_)) => return,
+        Err(HandshakeError::Io(_)) => return None,
         Err(e) => {
             info!(%peer, "connection refused: {e}");
-            return;
+            return None;
         }
     };
     let connection = hub.next_connection_id();
@@ -87,7 +159,7 @@ pub async fn serve<S>(
         Err(failure) => {
             info!(%peer, client_id = %connect.client_id, reason = ?failure.reason, "CONNECT refused: {}", failure.why);
             handshake::refuse(&mut stream, &connect, failure).await;
-            return;
+            return None;
         }
     };
     let max_packet_size = limits.max_packet_size as usize;
@@ -104,95 +176,58 @@ pub async fn serve<S>(
         Ok(authenticated) => authenticated,
         Err(e) => {
             info!(%peer, client_id = %connect.client_id, "authentication ended: {e}");
-            return;
+            return None;
         }
     };
     // [MQTT-3.2.2-16]: an assigned identifier is one no session has.
     while accepted.assigned && hub.registry.contains(&accepted.client_id) {
         accepted.client_id = handshake::assigned_id(hub.next_connection_id());
     }
-    // At debug level only: a span lives as long as its connection and costs about 400
-    // bytes of an idle connection's memory. Events above debug name the client themselves.
-    let span = tracing::debug_span!("connection", %peer, client_id = %accepted.client_id);
-    let hello = Box::new(Hello {
+    let claim = hub
+        .registry
+        .claim(
+            accepted.client_id.clone(),
+            connect.clean_start,
+            accepted.expiry_interval,
+            connection,
+        )
+        .await;
+    let hello = Hello {
         connect,
         accepted,
         authenticated,
-        connection,
         peer,
-    });
-    connected(stream, rbuf, hub, hello, shutdown)
-        .instrument(span)
-        .await;
+    };
+    let (session, conn, problems) = start(hub, hello, claim);
+    Some(Box::new(Link::new(
+        stream, rbuf, session, conn, problems, connection, held,
+    )))
 }
 
-/// What the handshake settled, boxed so that the connection task does not carry it: an
-/// idle connection's memory is mostly its task.
+/// What the handshake settled.
 struct Hello {
     connect: Box<Connect>,
     accepted: Accepted,
     authenticated: Option<Authenticated>,
-    connection: u64,
     peer: std::net::SocketAddr,
 }
 
-/// A claimed session, ready to run.
-struct Started<'a> {
-    session: Session,
-    conn: Connection<'a>,
-    /// Cancelled when another connection takes the session over.
-    kick: CancellationToken,
-    client_id: Arc<str>,
-    problems: Problems,
-    connection: u64,
-}
-
-/// Serves a client whose CONNECT was accepted: claims its session, answers CONNACK, runs the
-/// main loop, and at the end publishes the will and releases the session.
-async fn connected<S>(
-    stream: S,
-    mut rbuf: BytesMut,
-    hub: Arc<Hub>,
-    hello: Box<Hello>,
-    shutdown: CancellationToken,
-) where
+/// Ends a connection: tells the client why when the standard lets it, writes out what may
+/// still go, publishes the will when the standard says so, and releases the session.
+async fn finish<S, H>(mut link: Box<Link<S, H>>, end: End)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let claim = hub
-        .registry
-        .claim(
-            hello.accepted.client_id.clone(),
-            hello.connect.clean_start,
-            hello.accepted.expiry_interval,
-            hello.connection,
-        )
-        .await;
-    let Started {
-        mut session,
-        mut conn,
-        kick,
-        client_id,
+    let Link {
+        stream,
+        conn,
+        session,
         problems,
         connection,
-    } = start(&hub, hello, claim);
+        ..
+    } = &mut *link;
     let version = conn.version;
-    if rbuf.is_empty() {
-        // The handshake's buffer is not kept: the main loop allocates when bytes arrive.
-        rbuf = BytesMut::new();
-    }
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let end = conn
-        .run(
-            &mut reader,
-            &mut writer,
-            &mut rbuf,
-            &mut session,
-            &kick,
-            &shutdown,
-        )
-        .await;
-    drop(rbuf);
-
+    let client_id = conn.client_id.clone();
     let publish_will = match &end {
         End::Session {
             reason,
@@ -201,25 +236,25 @@ async fn connected<S>(
         } => {
             match rule {
                 Some(rule) => {
-                    warn!(client_id = %conn.client_id, peer = %conn.peer, ?reason, "disconnecting: {rule}")
+                    warn!(%client_id, peer = %conn.peer, ?reason, "disconnecting: {rule}")
                 }
-                None => debug!(?reason, "client disconnected"),
+                None => debug!(%client_id, ?reason, "client disconnected"),
             }
             *publish_will
         }
         End::Socket(error) => {
-            debug!(?error, "socket closed");
+            debug!(%client_id, ?error, "socket closed");
             true
         }
         End::Malformed(error) => {
-            warn!(client_id = %conn.client_id, peer = %conn.peer, "disconnecting: {error}");
+            warn!(%client_id, peer = %conn.peer, "disconnecting: {error}");
             if version.is_v5() {
                 conn.queue(&problems.disconnect(error.reason_code(), &error.to_string()));
             }
             true
         }
         End::TakenOver => {
-            info!(client_id = %conn.client_id, peer = %conn.peer, "session taken over by a new connection");
+            info!(%client_id, peer = %conn.peer, "session taken over by a new connection");
             if version.is_v5() {
                 conn.queue(&problems.disconnect(
                     ReasonCode::SessionTakenOver,
@@ -239,7 +274,7 @@ async fn connected<S>(
         }
         End::Store => {
             warn!(
-                client_id = %conn.client_id,
+                %client_id,
                 "disconnecting: the store failed, nothing more can be acknowledged"
             );
             if version.is_v5() {
@@ -253,18 +288,21 @@ async fn connected<S>(
     };
     conn.stop_waiting();
     if !matches!(end, End::Socket(_)) {
-        conn.end_step(&mut session);
-        conn.flush(&mut writer).await;
+        conn.end_step(session);
+        conn.flush(stream).await;
     }
-    let _ = writer.shutdown().await;
+    let _ = stream.shutdown().await;
+    let hub = conn.hub.clone();
+    let connection = *connection;
     hub.metrics.client_disconnected();
 
+    let Link { mut session, .. } = *link;
     let will = session.take_will().filter(|_| publish_will);
     let released = hub
         .registry
         .release(connection, session.into_state(), will, now());
     if let Some(will) = released.will {
-        debug!(topic = %will.topic, "publishing will");
+        debug!(%client_id, topic = %will.topic, "publishing will");
         hub.publish_will(&client_id, will);
     }
     if let Some(ended) = released.ended {
@@ -273,20 +311,14 @@ async fn connected<S>(
 }
 
 /// Sets a claimed session up: publishes what the claim left to publish, builds the session
-/// and queues the CONNACK. Not async, so that nothing here stays in the connection's task.
-#[expect(
-    clippy::boxed_local,
-    reason = "the box is freed here, not when the connection ends: moved out of in the \
-              caller, it would stay allocated for the connection's life"
-)]
-fn start(hub: &Hub, hello: Box<Hello>, claim: Claim) -> Started<'_> {
+/// and queues the CONNACK.
+fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Problems) {
     let Hello {
         connect,
         accepted,
         authenticated,
-        connection,
         peer,
-    } = *hello;
+    } = hello;
     let version = connect.protocol;
     let client_id = accepted.client_id.clone();
     if let Some(will) = claim.will {
@@ -312,6 +344,8 @@ fn start(hub: &Hub, hello: Box<Hello>, claim: Claim) -> Started<'_> {
         now(),
     );
     debug!(
+        %client_id,
+        %peer,
         ?version,
         clean_start,
         session_present = claim.session_present,
@@ -340,27 +374,18 @@ fn start(hub: &Hub, hello: Box<Hello>, claim: Claim) -> Started<'_> {
     if claim.session_present {
         session.resume(now());
     }
-    Started {
-        session,
-        conn,
-        kick: claim.kick,
-        client_id,
-        problems,
-        connection,
-    }
+    (session, conn, problems)
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use tokio_util::sync::CancellationToken;
-
     use crate::config::Config;
     use crate::hub::Hub;
 
-    /// Every idle connection is one task: its future is most of what an idle connection
-    /// costs, so it is kept small (large parts are boxed, a CONNECT is not kept).
+    /// Every connection is one task, and tokio rounds a task up to 128 bytes at a time: the
+    /// future stays a few words for the task to stay at 128 (its phases are boxed).
     #[tokio::test]
     async fn a_connection_task_is_small() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -372,10 +397,10 @@ mod tests {
             .expect("connect");
         let (stream, peer) = listener.accept().await.expect("accept");
         let hub = Arc::new(Hub::new(Config::default()));
-        let task = super::serve(stream, peer, hub, CancellationToken::new());
+        let task = super::serve(stream, peer, hub, ());
         let size = std::mem::size_of_val(&task);
-        // 2,080 bytes when written (it was 4,400 with the CONNECT and the setup's locals
-        // kept in the task); docs/PERFORMANCE.md has the whole per-connection figure.
-        assert!(size <= 2_400, "a connection's task takes {size} bytes");
+        // 2,080 bytes before the phases were boxed (4,400 before that); docs/PERFORMANCE.md
+        // has the whole per-connection figure.
+        assert!(size <= 24, "a connection's task takes {size} bytes");
     }
 }

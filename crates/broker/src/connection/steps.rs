@@ -1,16 +1,16 @@
-//! The connection's main loop: [`Connection`] reads and decodes packets into the session,
-//! pulls deliveries from the mailbox while the in-flight window has room, carries out the
-//! session's actions, and writes what one wake-up produced as one batch, holding bytes
-//! behind the store's and the routing's gates (see the parent module).
+//! The steps of a connection's work between its handshake and its end: [`Connection`]
+//! decodes packets into the session, pulls deliveries from the mailbox while the in-flight
+//! window has room, carries out the session's actions, and queues what one wake-up produced
+//! as one batch, holding bytes behind the store's and the routing's gates (see the parent
+//! module). [`Link`](super::link::Link) does the waiting and the I/O around them.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use tern_codec::{Packet, ProtocolVersion};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::warn;
 
 use super::End;
@@ -18,22 +18,19 @@ use crate::auth::reauth::Reauth;
 use crate::clock::now;
 use crate::hub::{Hub, Waiting};
 use crate::metrics::Metrics;
-use crate::outbox::{Opened, Outbox};
+use crate::outbox::Outbox;
 use crate::session::{Action, Session};
 
 /// Stop reading while this much is waiting to be written.
-const WRITE_HIGH_WATER: usize = 256 * 1024;
+pub(super) const WRITE_HIGH_WATER: usize = 256 * 1024;
 /// Deliveries taken from the mailbox under one lock.
 const MAILBOX_BATCH: usize = 64;
-/// Read buffer growth step, and the write buffer's first allocation.
-const READ_CHUNK: usize = 4096;
-/// A read this small that leaves nothing undecoded gives the read buffer back: an idle
-/// connection holds no buffer between its packets (a busy one keeps its buffer).
-const SMALL_READ: usize = 256;
+/// The write buffer's allocation for a batch of packets.
+const WRITE_CHUNK: usize = 4096;
 
-/// The parts of a connection the main loop needs besides the socket.
-pub(super) struct Connection<'a> {
-    pub(super) hub: &'a Hub,
+/// The parts of a connection its steps need besides the session and the socket.
+pub(super) struct Connection {
+    pub(super) hub: Arc<Hub>,
     /// Who, for log events.
     pub(super) client_id: Arc<str>,
     /// Where from, for log events.
@@ -55,9 +52,9 @@ pub(super) struct Connection<'a> {
     pub(super) sent: (u64, u64),
 }
 
-impl Connection<'_> {
+impl Connection {
     /// Bytes queued for the client and not yet written.
-    fn pending_out(&self) -> usize {
+    pub(super) fn pending_out(&self) -> usize {
         self.out.len() + self.sending.len()
     }
 
@@ -65,8 +62,8 @@ impl Connection<'_> {
     pub(super) fn queue(&mut self, packet: &Packet) {
         let buf = self.out.buf_mut();
         // One allocation for a batch of small packets, not one growth step per packet.
-        if buf.capacity() - buf.len() < READ_CHUNK / 16 {
-            buf.reserve(READ_CHUNK);
+        if buf.capacity() - buf.len() < WRITE_CHUNK / 16 {
+            buf.reserve(WRITE_CHUNK);
         }
         if packet.encode(self.version, buf).is_ok() {
             self.sent.0 += 1;
@@ -159,6 +156,22 @@ impl Connection<'_> {
         self.out.clear();
     }
 
+    /// One round of work on what was decoded and what the mailbox holds: carries out the
+    /// session's actions, pulls deliveries, retries deliveries waiting for room and ends
+    /// the step. Returns the end if an action closes the connection.
+    pub(super) fn step(&mut self, session: &mut Session) -> Option<End> {
+        if let Some(end) = self.run_actions(session) {
+            return Some(end);
+        }
+        self.pull_mailbox(session);
+        if let Some(end) = self.run_actions(session) {
+            return Some(end);
+        }
+        self.retry_waiting();
+        self.end_step(session);
+        None
+    }
+
     /// Carries out the session's actions. Returns the end if one of them closes.
     fn run_actions(&mut self, session: &mut Session) -> Option<End> {
         while let Some(action) = session.poll_action() {
@@ -232,101 +245,8 @@ impl Connection<'_> {
         }
     }
 
-    pub(super) async fn run<R, W>(
-        &mut self,
-        reader: &mut R,
-        writer: &mut W,
-        rbuf: &mut BytesMut,
-        session: &mut Session,
-        kick: &CancellationToken,
-        shutdown: &CancellationToken,
-    ) -> End
-    where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
-    {
-        let max_packet_size = self.hub.config.limits.max_packet_size as usize;
-        let mailbox = session.state().mailbox.clone();
-        // Set when the last read filled the read buffer: more is probably waiting.
-        let mut read_more = false;
-        // Packets that arrived together with the CONNECT.
-        if let Err(end) = self.decode_all(rbuf, session, max_packet_size) {
-            return end;
-        }
-        loop {
-            if let Some(end) = self.run_actions(session) {
-                return end;
-            }
-            self.pull_mailbox(session);
-            if let Some(end) = self.run_actions(session) {
-                return end;
-            }
-            self.retry_waiting();
-            self.end_step(session);
-            if self.sending.is_empty() {
-                self.sending = self.out.take_writable();
-            }
-            let deadline = session.next_timeout();
-            // A publisher whose messages wait for room is not read: that is the back
-            // pressure a full subscriber queue puts on it.
-            let can_read = self.pending_out() < WRITE_HIGH_WATER && self.waiting.is_empty();
-            // Boxed: only a publisher held back by a full queue needs it, and the task
-            // would otherwise carry its room in every connection.
-            let room = self
-                .waiting
-                .front()
-                .map(|(mailbox, _)| Box::pin(wait_for_room(mailbox.clone())));
-            let waits_for_room = room.is_some();
-            // The buffer grows while reads fill it or a packet is partly read; a released
-            // one gets only the 64 bytes `read_buf` takes until then.
-            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 && (read_more || !rbuf.is_empty()) {
-                rbuf.reserve(READ_CHUNK);
-            }
-            tokio::select! {
-                read = reader.read_buf(rbuf), if can_read => match read {
-                    Ok(0) => return End::Socket(None),
-                    Ok(n) => {
-                        Metrics::add(&self.hub.metrics.bytes_received, n as u64);
-                        read_more = rbuf.len() == rbuf.capacity();
-                        if let Err(end) = self.decode_all(rbuf, session, max_packet_size) {
-                            return end;
-                        }
-                        if rbuf.is_empty() && !read_more && n < SMALL_READ {
-                            *rbuf = BytesMut::new();
-                        }
-                    }
-                    Err(e) => return End::Socket(Some(e)),
-                },
-                written = writer.write(&self.sending), if !self.sending.is_empty() => match written {
-                    Ok(n) => {
-                        self.sending.advance(n);
-                        Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
-                        if self.sending.is_empty() {
-                            // All written: an idle connection keeps no write buffer.
-                            self.sending = BytesMut::new();
-                            self.out.release_if_empty();
-                        }
-                    }
-                    Err(e) => return End::Socket(Some(e)),
-                },
-                opened = self.out.next_opened(), if self.out.waits_for_store() => {
-                    if opened == Opened::StoreFailed {
-                        return End::Store;
-                    }
-                }
-                _ = either_pending(room), if waits_for_room => {}
-                _ = mailbox.notified(), if self.pending_out() < WRITE_HIGH_WATER => {}
-                _ = sleep_until(deadline), if deadline.is_some() => {
-                    session.handle_timeout(now());
-                }
-                _ = kick.cancelled() => return End::TakenOver,
-                _ = shutdown.cancelled() => return End::Shutdown,
-            }
-        }
-    }
-
     /// Decodes every complete packet in the read buffer into the session.
-    fn decode_all(
+    pub(super) fn decode_all(
         &mut self,
         rbuf: &mut BytesMut,
         session: &mut Session,
@@ -363,27 +283,5 @@ impl Connection<'_> {
         Metrics::add(&self.hub.metrics.messages_received, packets);
         Metrics::add(&self.hub.metrics.publish_received, publishes);
         result
-    }
-}
-
-/// Waits until the full queue a delivery waits for may have room.
-async fn wait_for_room(mailbox: Arc<crate::mailbox::Mailbox>) {
-    mailbox
-        .wait_for_room(std::time::Duration::from_millis(100))
-        .await;
-}
-
-/// The future's output, or never when there is none.
-async fn either_pending<F: std::future::Future>(future: Option<F>) -> F::Output {
-    match future {
-        Some(future) => future.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
-        None => std::future::pending().await,
     }
 }

@@ -1,0 +1,322 @@
+//! [`Link`]: a connection between its handshake and its end, as one hand-written future.
+//!
+//! Each time it is polled it does all the work it can: reads and decodes what the socket
+//! has, pulls deliveries from the mailbox while the window has room, carries out the
+//! session's actions and writes what they produced. When nothing more can be done it
+//! leaves its waker where the next event will find it: with the socket (tokio's
+//! registration, by polling the read and the write), with the mailbox
+//! ([`Mailbox::park`](crate::mailbox::Mailbox::park): deliveries, takeover and shutdown
+//! signals), with the keep alive timer, and with the store or a full queue when it waits
+//! for one. None of these waits is a stored future, and an idle connection holds no buffer,
+//! so an idle connection costs little more than its session.
+
+use std::future::Future;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use super::steps::{Connection, WRITE_HIGH_WATER};
+use super::End;
+use crate::clock::now;
+use crate::mailbox::signal;
+use crate::metrics::Metrics;
+use crate::outbox::Opened;
+use crate::problem::Problems;
+use crate::session::Session;
+
+/// Read buffer growth step.
+const READ_CHUNK: usize = 4096;
+/// A read this small that leaves nothing undecoded gives the read buffer back: an idle
+/// connection holds no buffer between its packets (a busy one keeps its buffer).
+const SMALL_READ: usize = 256;
+/// Reads without a buffer go through this much stack.
+const STACK_READ: usize = 512;
+/// Rounds of work in one poll before the task yields to others.
+const ROUNDS: usize = 32;
+
+/// A connection whose CONNECT was accepted, from its CONNACK to its end.
+pub(super) struct Link<S, H> {
+    pub(super) stream: S,
+    pub(super) conn: Connection,
+    pub(super) session: Session,
+    /// Bytes read and not yet decoded; no allocation while nothing is partly read.
+    rbuf: BytesMut,
+    /// Set when the last read filled the read buffer: more is probably waiting.
+    read_more: bool,
+    /// Set once the bytes that came with the CONNECT were decoded.
+    started: bool,
+    /// Set when bytes were written since the stream was last flushed.
+    unflushed: bool,
+    /// The wait for room in a full subscriber queue, only while a publisher is held back.
+    room: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// The keep alive timer. It is not moved on each packet: when it fires early it is
+    /// set again to the session's deadline.
+    keep_alive: Option<Pin<Box<Sleep>>>,
+    /// How to tell the client why it is disconnected.
+    pub(super) problems: Problems,
+    /// The connection's number in the registry.
+    pub(super) connection: u64,
+    /// Held for the connection's life (its slot under the connection limit).
+    _held: H,
+}
+
+impl<S, H> Link<S, H>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// A link over `stream` whose handshake left `rbuf` undecoded.
+    pub(super) fn new(
+        stream: S,
+        rbuf: BytesMut,
+        session: Session,
+        conn: Connection,
+        problems: Problems,
+        connection: u64,
+        held: H,
+    ) -> Self {
+        Link {
+            stream,
+            conn,
+            session,
+            // The handshake's buffer is kept only if it holds bytes.
+            rbuf: if rbuf.is_empty() {
+                BytesMut::new()
+            } else {
+                rbuf
+            },
+            read_more: false,
+            started: false,
+            unflushed: false,
+            room: None,
+            keep_alive: None,
+            problems,
+            connection,
+            _held: held,
+        }
+    }
+
+    /// Does all the work there is; `Ready` with the reason the connection ends, or
+    /// `Pending` with the waker left with everything that can bring more.
+    fn poll_link(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let max_packet_size = self.conn.hub.config.limits.max_packet_size as usize;
+        if !self.started {
+            self.started = true;
+            // Packets that arrived together with the CONNECT.
+            if let Err(end) =
+                self.conn
+                    .decode_all(&mut self.rbuf, &mut self.session, max_packet_size)
+            {
+                return Poll::Ready(end);
+            }
+        }
+        for _ in 0..ROUNDS {
+            let signals = self.session.state().mailbox.signals();
+            if signals & signal::TAKEN_OVER != 0 {
+                return Poll::Ready(End::TakenOver);
+            }
+            if signals & signal::SHUTDOWN != 0 {
+                return Poll::Ready(End::Shutdown);
+            }
+            if let Some(end) = self.conn.step(&mut self.session) {
+                return Poll::Ready(end);
+            }
+            let mut progress = false;
+            match self.poll_write(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(End::Socket(Some(e))),
+                Poll::Ready(Ok(())) => progress = true,
+                Poll::Pending => {}
+            }
+            if self.conn.out.waits_for_store() {
+                match self.conn.out.poll_opened(cx) {
+                    Poll::Ready(Opened::StoreFailed) => return Poll::Ready(End::Store),
+                    Poll::Ready(Opened::Open) => progress = true,
+                    Poll::Pending => {}
+                }
+            }
+            // A publisher whose messages wait for room is not read: that is the back
+            // pressure a full subscriber queue puts on it.
+            let can_read =
+                self.conn.pending_out() < WRITE_HIGH_WATER && self.conn.waiting.is_empty();
+            if can_read {
+                match self.poll_read(cx) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(End::Socket(None)),
+                    Poll::Ready(Ok(n)) => {
+                        if let Err(end) =
+                            self.conn
+                                .decode_all(&mut self.rbuf, &mut self.session, max_packet_size)
+                        {
+                            return Poll::Ready(end);
+                        }
+                        self.release_read_buffer(n);
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(End::Socket(Some(e))),
+                    Poll::Pending => {}
+                }
+            }
+            progress |= self.poll_room(cx);
+            progress |= self.poll_keep_alive(cx);
+            if !progress
+                && self.conn.pending_out() < WRITE_HIGH_WATER
+                && self.session.state().mailbox.park(cx.waker())
+            {
+                progress = true;
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        // Busy: let other connections run, and come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Writes what is ready to go. `Ready(Ok)` when it wrote something.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let conn = &mut self.conn;
+        if conn.sending.is_empty() {
+            conn.sending = conn.out.take_writable();
+        }
+        let mut wrote = false;
+        while !conn.sending.is_empty() {
+            match Pin::new(&mut self.stream).poll_write(cx, &conn.sending) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    conn.sending.advance(n);
+                    Metrics::add(&conn.hub.metrics.bytes_sent, n as u64);
+                    wrote = true;
+                    self.unflushed = true;
+                    if conn.sending.is_empty() {
+                        // All written: an idle connection keeps no write buffer.
+                        conn.sending = conn.out.take_writable();
+                        if conn.sending.is_empty() {
+                            conn.sending = BytesMut::new();
+                            conn.out.release_if_empty();
+                        }
+                    }
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        if conn.sending.is_empty() && self.unflushed {
+            // A TLS or WebSocket stream may hold bytes until flushed; TCP holds none.
+            match Pin::new(&mut self.stream).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if wrote {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Reads once into the read buffer. A connection without a buffer reads into the
+    /// stack and allocates only for what came.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let rbuf = &mut self.rbuf;
+        let n = if rbuf.capacity() == 0 {
+            let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
+            let mut buf = ReadBuf::uninit(&mut stack);
+            std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf))?;
+            let filled = buf.filled();
+            self.read_more = filled.len() == STACK_READ;
+            if self.read_more {
+                rbuf.reserve(READ_CHUNK);
+            }
+            rbuf.extend_from_slice(filled);
+            filled.len()
+        } else {
+            // The buffer grows while reads fill it or a packet is partly read.
+            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+                rbuf.reserve(READ_CHUNK);
+            }
+            let n = std::task::ready!(tokio_util::io::poll_read_buf(
+                Pin::new(&mut self.stream),
+                cx,
+                rbuf
+            ))?;
+            self.read_more = n > 0 && rbuf.len() == rbuf.capacity();
+            n
+        };
+        Metrics::add(&self.conn.hub.metrics.bytes_received, n as u64);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Called after the read bytes were decoded: gives back a buffer a small read left
+    /// empty.
+    fn release_read_buffer(&mut self, n: usize) {
+        if self.rbuf.is_empty() && !self.read_more && n < SMALL_READ {
+            self.rbuf = BytesMut::new();
+        }
+    }
+
+    /// Waits for room in the full queue the first waiting delivery is for. True when the
+    /// wait ended (the queue may have room).
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some((mailbox, _)) = self.conn.waiting.front() else {
+            self.room = None;
+            return false;
+        };
+        let room = self.room.get_or_insert_with(|| {
+            let mailbox = mailbox.clone();
+            Box::pin(async move {
+                mailbox
+                    .wait_for_room(std::time::Duration::from_millis(100))
+                    .await;
+            })
+        });
+        match room.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.room = None;
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Runs the keep alive timer. True when it fired and the session was told.
+    fn poll_keep_alive(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.session.next_timeout() else {
+            self.keep_alive = None;
+            return false;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let timer = self
+            .keep_alive
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        loop {
+            if timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            if now() >= deadline.into_std() {
+                self.keep_alive = None;
+                self.session.handle_timeout(now());
+                return true;
+            }
+            // Packets came since it was set: set it again, to the deadline they moved.
+            timer.as_mut().reset(deadline);
+        }
+    }
+}
+
+impl<S, H> Future for Link<S, H>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Unpin,
+{
+    type Output = End;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<End> {
+        self.get_mut().poll_link(cx)
+    }
+}
