@@ -79,6 +79,11 @@ impl Outbox {
         self.buf.len()
     }
 
+    /// True when nothing is queued, held or allocated.
+    pub fn is_idle(&self) -> bool {
+        self.buf.capacity() == 0 && self.gates.is_empty()
+    }
+
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()

@@ -19,7 +19,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-use super::steps::{Connection, WRITE_HIGH_WATER};
+use super::steps::{work, Connection, WRITE_HIGH_WATER};
 use super::End;
 use crate::clock::now;
 use crate::mailbox::signal;
@@ -43,16 +43,10 @@ pub(super) struct Link<S, H> {
     pub(super) stream: S,
     pub(super) conn: Connection,
     pub(super) session: Session,
-    /// Bytes read and not yet decoded; no allocation while nothing is partly read.
-    rbuf: BytesMut,
-    /// Set when the last read filled the read buffer: more is probably waiting.
-    read_more: bool,
     /// Set once the bytes that came with the CONNECT were decoded.
     started: bool,
     /// Set when bytes were written since the stream was last flushed.
     unflushed: bool,
-    /// The wait for room in a full subscriber queue, only while a publisher is held back.
-    room: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// The keep alive timer. It is not moved on each packet: when it fires early it is
     /// set again to the session's deadline.
     keep_alive: Option<Pin<Box<Sleep>>>,
@@ -73,25 +67,21 @@ where
         stream: S,
         rbuf: BytesMut,
         session: Session,
-        conn: Connection,
+        mut conn: Connection,
         problems: Problems,
         connection: u64,
         held: H,
     ) -> Self {
+        // The handshake's buffer is kept only if it holds bytes.
+        if !rbuf.is_empty() {
+            work(&mut conn.work).rbuf = rbuf;
+        }
         Link {
             stream,
             conn,
             session,
-            // The handshake's buffer is kept only if it holds bytes.
-            rbuf: if rbuf.is_empty() {
-                BytesMut::new()
-            } else {
-                rbuf
-            },
-            read_more: false,
             started: false,
             unflushed: false,
-            room: None,
             keep_alive: None,
             problems,
             connection,
@@ -106,10 +96,7 @@ where
         if !self.started {
             self.started = true;
             // Packets that arrived together with the CONNECT.
-            if let Err(end) =
-                self.conn
-                    .decode_all(&mut self.rbuf, &mut self.session, max_packet_size)
-            {
+            if let Err(end) = self.decode(max_packet_size) {
                 return Poll::Ready(end);
             }
         }
@@ -130,25 +117,23 @@ where
                 Poll::Ready(Ok(())) => progress = true,
                 Poll::Pending => {}
             }
-            if self.conn.out.waits_for_store() {
-                match self.conn.out.poll_opened(cx) {
-                    Poll::Ready(Opened::StoreFailed) => return Poll::Ready(End::Store),
-                    Poll::Ready(Opened::Open) => progress = true,
-                    Poll::Pending => {}
+            if let Some(work) = self.conn.work.as_mut() {
+                if work.out.waits_for_store() {
+                    match work.out.poll_opened(cx) {
+                        Poll::Ready(Opened::StoreFailed) => return Poll::Ready(End::Store),
+                        Poll::Ready(Opened::Open) => progress = true,
+                        Poll::Pending => {}
+                    }
                 }
             }
             // A publisher whose messages wait for room is not read: that is the back
             // pressure a full subscriber queue puts on it.
-            let can_read =
-                self.conn.pending_out() < WRITE_HIGH_WATER && self.conn.waiting.is_empty();
+            let can_read = self.conn.pending_out() < WRITE_HIGH_WATER && !self.conn.is_waiting();
             if can_read {
                 match self.poll_read(cx) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(End::Socket(None)),
                     Poll::Ready(Ok(n)) => {
-                        if let Err(end) =
-                            self.conn
-                                .decode_all(&mut self.rbuf, &mut self.session, max_packet_size)
-                        {
+                        if let Err(end) = self.decode(max_packet_size) {
                             return Poll::Ready(end);
                         }
                         self.release_read_buffer(n);
@@ -167,6 +152,7 @@ where
                 progress = true;
             }
             if !progress {
+                self.conn.rest();
                 return Poll::Pending;
             }
         }
@@ -175,29 +161,44 @@ where
         Poll::Pending
     }
 
+    /// Decodes every complete packet read into the session.
+    fn decode(&mut self, max_packet_size: usize) -> Result<(), End> {
+        let Some(state) = self.conn.work.as_mut() else {
+            return Ok(());
+        };
+        let mut rbuf = std::mem::take(&mut state.rbuf);
+        let decoded = self
+            .conn
+            .decode_all(&mut rbuf, &mut self.session, max_packet_size);
+        work(&mut self.conn.work).rbuf = rbuf;
+        decoded
+    }
+
     /// Writes what is ready to go. `Ready(Ok)` when it wrote something.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let conn = &mut self.conn;
-        if conn.sending.is_empty() {
-            conn.sending = conn.out.take_writable();
+        let Some(work) = self.conn.work.as_mut() else {
+            return Poll::Pending;
+        };
+        if work.sending.is_empty() {
+            work.sending = work.out.take_writable();
         }
         let mut wrote = false;
-        while !conn.sending.is_empty() {
-            match Pin::new(&mut self.stream).poll_write(cx, &conn.sending) {
+        while !work.sending.is_empty() {
+            match Pin::new(&mut self.stream).poll_write(cx, &work.sending) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
                 Poll::Ready(Ok(n)) => {
-                    conn.sending.advance(n);
-                    Metrics::add(&conn.hub.metrics.bytes_sent, n as u64);
+                    work.sending.advance(n);
+                    Metrics::add(&self.conn.hub.metrics.bytes_sent, n as u64);
                     wrote = true;
                     self.unflushed = true;
-                    if conn.sending.is_empty() {
-                        // All written: an idle connection keeps no write buffer.
-                        conn.sending = conn.out.take_writable();
-                        if conn.sending.is_empty() {
-                            conn.sending = BytesMut::new();
-                            conn.out.release_if_empty();
+                    if work.sending.is_empty() {
+                        work.sending = work.out.take_writable();
+                        if work.sending.is_empty() {
+                            // All written: an idle connection keeps no write buffer.
+                            work.sending = BytesMut::new();
+                            work.out.release_if_empty();
                         }
                     }
                 }
@@ -205,7 +206,7 @@ where
                 Poll::Pending => break,
             }
         }
-        if conn.sending.is_empty() && self.unflushed {
+        if work.sending.is_empty() && self.unflushed {
             // A TLS or WebSocket stream may hold bytes until flushed; TCP holds none.
             match Pin::new(&mut self.stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.unflushed = false,
@@ -223,19 +224,28 @@ where
     /// Reads once into the read buffer. A connection without a buffer reads into the
     /// stack and allocates only for what came.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
-        let rbuf = &mut self.rbuf;
-        let n = if rbuf.capacity() == 0 {
+        let has_buffer = self
+            .conn
+            .work
+            .as_ref()
+            .is_some_and(|work| work.rbuf.capacity() > 0);
+        let n = if !has_buffer {
             let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
             let mut buf = ReadBuf::uninit(&mut stack);
             std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf))?;
             let filled = buf.filled();
-            self.read_more = filled.len() == STACK_READ;
-            if self.read_more {
-                rbuf.reserve(READ_CHUNK);
+            if !filled.is_empty() {
+                let work = work(&mut self.conn.work);
+                work.read_more = filled.len() == STACK_READ;
+                if work.read_more {
+                    work.rbuf.reserve(READ_CHUNK);
+                }
+                work.rbuf.extend_from_slice(filled);
             }
-            rbuf.extend_from_slice(filled);
             filled.len()
         } else {
+            let work = work(&mut self.conn.work);
+            let rbuf = &mut work.rbuf;
             // The buffer grows while reads fill it or a packet is partly read.
             if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
                 rbuf.reserve(READ_CHUNK);
@@ -245,7 +255,7 @@ where
                 cx,
                 rbuf
             ))?;
-            self.read_more = n > 0 && rbuf.len() == rbuf.capacity();
+            work.read_more = n > 0 && rbuf.len() == rbuf.capacity();
             n
         };
         Metrics::add(&self.conn.hub.metrics.bytes_received, n as u64);
@@ -255,19 +265,24 @@ where
     /// Called after the read bytes were decoded: gives back a buffer a small read left
     /// empty.
     fn release_read_buffer(&mut self, n: usize) {
-        if self.rbuf.is_empty() && !self.read_more && n < SMALL_READ {
-            self.rbuf = BytesMut::new();
+        if let Some(work) = self.conn.work.as_mut() {
+            if work.rbuf.is_empty() && !work.read_more && n < SMALL_READ {
+                work.rbuf = BytesMut::new();
+            }
         }
     }
 
     /// Waits for room in the full queue the first waiting delivery is for. True when the
     /// wait ended (the queue may have room).
     fn poll_room(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some((mailbox, _)) = self.conn.waiting.front() else {
-            self.room = None;
+        let Some(work) = self.conn.work.as_mut() else {
             return false;
         };
-        let room = self.room.get_or_insert_with(|| {
+        let Some((mailbox, _)) = work.waiting.front() else {
+            work.room = None;
+            return false;
+        };
+        let room = work.room.get_or_insert_with(|| {
             let mailbox = mailbox.clone();
             Box::pin(async move {
                 mailbox
@@ -277,7 +292,7 @@ where
         });
         match room.as_mut().poll(cx) {
             Poll::Ready(()) => {
-                self.room = None;
+                work.room = None;
                 true
             }
             Poll::Pending => false,

@@ -16,7 +16,6 @@
 //! This module has the connection's life (handshake, session claim, end, will, release);
 //! `link` has the waiting and the I/O in between, `steps` the work each wake-up does.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -34,7 +33,6 @@ use crate::clock::now;
 use crate::handshake::{self, Accepted, HandshakeError};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
 use crate::problem::Problems;
 use crate::registry::Claim;
 use crate::session::Session;
@@ -227,7 +225,7 @@ where
         ..
     } = &mut *link;
     let version = conn.version;
-    let client_id = conn.client_id.clone();
+    let client_id = session.state().client_id.clone();
     let publish_will = match &end {
         End::Session {
             reason,
@@ -355,16 +353,10 @@ fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Pro
     Metrics::add(&hub.metrics.messages_received, 1);
     let mut conn = Connection {
         hub,
-        client_id: client_id.clone(),
         peer,
         version,
-        out: Outbox::default(),
-        sending: BytesMut::new(),
-        waiting: VecDeque::new(),
-        waiting_since: now(),
-        durable: false,
-        reauth: authenticated.as_ref().map(Reauth::new),
-        sent: (0, 0),
+        reauth: authenticated.as_ref().map(|a| Box::new(Reauth::new(a))),
+        work: None,
     };
     conn.queue(&Packet::ConnAck(tern_codec::ConnAck {
         session_present: claim.session_present,

@@ -5,6 +5,8 @@
 //! module). [`Link`](super::link::Link) does the waiting and the I/O around them.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,44 +33,91 @@ const WRITE_CHUNK: usize = 4096;
 /// The parts of a connection its steps need besides the session and the socket.
 pub(super) struct Connection {
     pub(super) hub: Arc<Hub>,
-    /// Who, for log events.
-    pub(super) client_id: Arc<str>,
     /// Where from, for log events.
     pub(super) peer: std::net::SocketAddr,
     pub(super) version: ProtocolVersion,
+    /// Re-authentication, when the client authenticated with a method at CONNECT.
+    pub(super) reauth: Option<Box<Reauth>>,
+    /// What the connection holds only while it has work; `None` while it is idle.
+    pub(super) work: Option<Box<Work>>,
+}
+
+/// The state of a connection's work in progress: buffers, gates and waits. An idle
+/// connection has none of it ([`Connection::rest`]).
+#[derive(Default)]
+pub(super) struct Work {
     /// What goes to the client, with its held parts.
     pub(super) out: Outbox,
     /// Bytes taken from `out` that are being written.
     pub(super) sending: BytesMut,
+    /// Bytes read and not yet decoded.
+    pub(super) rbuf: BytesMut,
+    /// Set when the last read filled the read buffer: more is probably waiting.
+    pub(super) read_more: bool,
     /// Routed deliveries waiting for room in full subscriber queues, in order.
     pub(super) waiting: VecDeque<Waiting>,
     /// When the first waiting delivery last made progress.
-    pub(super) waiting_since: Instant,
+    pub(super) waiting_since: Option<Instant>,
+    /// The wait for room in the full queue of the first waiting delivery.
+    pub(super) room: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// Set when a routed message gave the store something to make durable.
     pub(super) durable: bool,
-    /// Re-authentication, when the client authenticated with a method at CONNECT.
-    pub(super) reauth: Option<Reauth>,
     /// Packets and PUBLISHes queued in this step, added to the shared counters at its end.
     pub(super) sent: (u64, u64),
+}
+
+impl Work {
+    /// True when nothing is held: no buffer, gate, wait or count.
+    fn is_idle(&self) -> bool {
+        self.out.is_idle()
+            && self.sending.capacity() == 0
+            && self.rbuf.capacity() == 0
+            && self.waiting.is_empty()
+            && self.room.is_none()
+            && !self.durable
+            && self.sent == (0, 0)
+    }
+}
+
+/// The work state in `slot`, made if there is none.
+pub(super) fn work(slot: &mut Option<Box<Work>>) -> &mut Work {
+    slot.get_or_insert_with(Box::default)
 }
 
 impl Connection {
     /// Bytes queued for the client and not yet written.
     pub(super) fn pending_out(&self) -> usize {
-        self.out.len() + self.sending.len()
+        self.work
+            .as_ref()
+            .map_or(0, |work| work.out.len() + work.sending.len())
+    }
+
+    /// Whether routed deliveries wait for room.
+    pub(super) fn is_waiting(&self) -> bool {
+        self.work
+            .as_ref()
+            .is_some_and(|work| !work.waiting.is_empty())
+    }
+
+    /// Gives back the work state once it holds nothing: an idle connection keeps none.
+    pub(super) fn rest(&mut self) {
+        if self.work.as_ref().is_some_and(|work| work.is_idle()) {
+            self.work = None;
+        }
     }
 
     /// Encodes a packet into the write buffer.
     pub(super) fn queue(&mut self, packet: &Packet) {
-        let buf = self.out.buf_mut();
+        let work = work(&mut self.work);
+        let buf = work.out.buf_mut();
         // One allocation for a batch of small packets, not one growth step per packet.
         if buf.capacity() - buf.len() < WRITE_CHUNK / 16 {
             buf.reserve(WRITE_CHUNK);
         }
         if packet.encode(self.version, buf).is_ok() {
-            self.sent.0 += 1;
+            work.sent.0 += 1;
             if matches!(packet, Packet::Publish(_)) {
-                self.sent.1 += 1;
+                work.sent.1 += 1;
             }
         }
     }
@@ -77,55 +126,68 @@ impl Connection {
     /// change its acknowledgements promise, and behind the routing gate while deliveries
     /// wait for room.
     pub(super) fn end_step(&mut self, session: &mut Session) {
-        let (packets, publishes) = std::mem::take(&mut self.sent);
+        let durable = session.take_durable();
+        if self.work.is_none() && !durable {
+            // Nothing was queued, routed or logged.
+            return;
+        }
+        let work = work(&mut self.work);
+        let (packets, publishes) = std::mem::take(&mut work.sent);
         Metrics::add(&self.hub.metrics.messages_sent, packets);
         Metrics::add(&self.hub.metrics.publish_sent, publishes);
-        let durable = session.take_durable() | std::mem::take(&mut self.durable);
+        let durable = durable | std::mem::take(&mut work.durable);
         let barrier = match (durable, &self.hub.store) {
             (true, Some(store)) => Some(store.barrier()),
             _ => None,
         };
-        self.out.end_step(barrier, !self.waiting.is_empty());
+        work.out.end_step(barrier, !work.waiting.is_empty());
     }
 
     /// Queues waiting deliveries while their subscribers have room; once none waits, the
     /// routing gate opens (behind a store barrier if they went to persistent sessions). A
     /// delivery that has waited `limits.publish_wait` is dropped and counted.
-    fn retry_waiting(&mut self) {
-        if self.waiting.is_empty() {
+    fn retry_waiting(&mut self, client_id: &str) {
+        let Some(work) = self.work.as_mut().filter(|work| !work.waiting.is_empty()) else {
             return;
-        }
-        let before = self.waiting.len();
-        let mut stored = self.hub.retry(&mut self.waiting);
+        };
+        let before = work.waiting.len();
+        let mut stored = self.hub.retry(&mut work.waiting);
         let wait = std::time::Duration::from_secs(self.hub.config.limits.publish_wait);
-        if self.waiting.len() < before {
-            self.waiting_since = now();
-        } else if now().saturating_duration_since(self.waiting_since) >= wait {
+        let since = *work.waiting_since.get_or_insert_with(now);
+        if work.waiting.len() < before {
+            work.waiting_since = Some(now());
+            work.room = None;
+        } else if now().saturating_duration_since(since) >= wait {
             warn!(
-                client_id = %self.client_id,
+                %client_id,
                 "a subscriber's queue stayed full for {wait:?}: dropping its copy"
             );
-            self.hub.give_up(&mut self.waiting);
-            stored |= self.hub.retry(&mut self.waiting);
-            self.waiting_since = now();
+            self.hub.give_up(&mut work.waiting);
+            stored |= self.hub.retry(&mut work.waiting);
+            work.waiting_since = Some(now());
+            work.room = None;
         }
-        if self.waiting.is_empty() {
+        if work.waiting.is_empty() {
             let barrier = match (stored, &self.hub.store) {
                 (true, Some(store)) => Some(store.barrier()),
                 _ => None,
             };
-            self.out.routed(barrier);
+            work.out.routed(barrier);
+            work.waiting_since = None;
         } else {
-            self.durable |= stored;
+            work.durable |= stored;
         }
     }
 
     /// As the connection ends, queues what still waits without waiting more (dropping
     /// what does not fit): the messages were routed before the publisher went away.
     pub(super) fn stop_waiting(&mut self) {
+        let Some(work) = self.work.as_mut() else {
+            return;
+        };
         let limits = self.hub.queue_limits();
         let mut stored = false;
-        for (mailbox, delivery) in self.waiting.drain(..) {
+        for (mailbox, delivery) in work.waiting.drain(..) {
             let persistent = mailbox.is_persistent() && delivery.qos != tern_codec::QoS::AtMostOnce;
             match mailbox.push(delivery, limits) {
                 crate::mailbox::Pushed::Dropped => {
@@ -134,26 +196,30 @@ impl Connection {
                 _ => stored |= persistent,
             }
         }
-        self.durable |= stored;
+        work.durable |= stored;
     }
 
     /// Writes out the write buffer, best effort, on the way out: held bytes only once their
     /// barriers answer.
     pub(super) async fn flush<S: AsyncWrite + Unpin>(&mut self, stream: &mut S) {
+        let Some(work) = self.work.as_mut() else {
+            return;
+        };
         let limit = std::time::Duration::from_secs(1);
-        self.out.settle(limit).await;
-        let rest = self.out.take_writable();
+        work.out.settle(limit).await;
+        let rest = work.out.take_writable();
+        let sending = &work.sending;
         let write = async {
-            stream.write_all(&self.sending).await?;
+            stream.write_all(sending).await?;
             stream.write_all(&rest).await?;
             stream.flush().await
         };
         if tokio::time::timeout(limit, write).await.is_ok() {
-            let n = self.sending.len() + rest.len();
+            let n = work.sending.len() + rest.len();
             Metrics::add(&self.hub.metrics.bytes_sent, n as u64);
         }
-        self.sending.clear();
-        self.out.clear();
+        work.sending.clear();
+        work.out.clear();
     }
 
     /// One round of work on what was decoded and what the mailbox holds: carries out the
@@ -167,7 +233,7 @@ impl Connection {
         if let Some(end) = self.run_actions(session) {
             return Some(end);
         }
-        self.retry_waiting();
+        self.retry_waiting(&session.state().client_id);
         self.end_step(session);
         None
     }
@@ -178,10 +244,11 @@ impl Connection {
             match action {
                 Action::Send(packet) => self.queue(&packet),
                 Action::Publish(message) => {
-                    if self.waiting.is_empty() {
-                        self.waiting_since = now();
+                    let work = work(&mut self.work);
+                    if work.waiting.is_empty() {
+                        work.waiting_since = Some(now());
                     }
-                    self.durable |= self.hub.route(message, &mut self.waiting);
+                    work.durable |= self.hub.route(message, &mut work.waiting);
                 }
                 Action::Subscribe {
                     subscription,

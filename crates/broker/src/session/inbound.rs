@@ -49,7 +49,7 @@ impl Session {
                 );
             }
             if publish.topic.is_empty() {
-                match self.aliases_in.get(&alias) {
+                match self.aliases.as_ref().and_then(|a| a.inbound.get(&alias)) {
                     Some(topic) => publish.topic = topic.clone(),
                     None => {
                         return self.fail(
@@ -59,7 +59,8 @@ impl Session {
                     }
                 }
             } else {
-                self.aliases_in.insert(alias, publish.topic.detached());
+                let aliases = self.aliases.get_or_insert_with(Box::default);
+                aliases.inbound.insert(alias, publish.topic.detached());
             }
         }
         if !self.topic_within_limits(publish.topic.levels(), publish.topic.len()) {

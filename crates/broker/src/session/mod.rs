@@ -113,6 +113,15 @@ impl Default for SessionLimits {
     }
 }
 
+/// The Topic Aliases of one connection, both ways.
+#[derive(Debug, Default)]
+struct Aliases {
+    /// Set by the client [MQTT-3.3.2-10].
+    inbound: HashMap<u16, TopicName>,
+    /// Set by the broker, by topic.
+    outbound: HashMap<TopicName, NonZeroU16>,
+}
+
 /// One connected client's protocol state.
 #[derive(Debug)]
 pub struct Session {
@@ -125,10 +134,9 @@ pub struct Session {
     limits: SessionLimits,
     actions: VecDeque<Action>,
     closed: bool,
-    /// Topic Aliases the client set on this connection [MQTT-3.3.2-10].
-    aliases_in: HashMap<u16, TopicName>,
-    /// Topic Aliases the broker set on this connection, by topic.
-    aliases_out: HashMap<TopicName, NonZeroU16>,
+    /// The connection's Topic Aliases, once one is set: most clients use none, and an idle
+    /// session should be small.
+    aliases: Option<Box<Aliases>>,
     /// In-flight messages of a previous connection not yet resent on this one: the last this
     /// many of the in-flight queue, resent as the window allows [MQTT-4.9.0-2].
     unsent: usize,
@@ -161,8 +169,7 @@ impl Session {
             },
             actions: VecDeque::new(),
             closed: false,
-            aliases_in: HashMap::new(),
-            aliases_out: HashMap::new(),
+            aliases: None,
             unsent: 0,
             durable: false,
         }

@@ -135,17 +135,21 @@ impl Session {
             .map_or(usize::MAX, |m| m as usize);
         let version = self.version;
         let fits = |p: &Publish| max == usize::MAX || p.encoded_len(version) <= max;
-        if let Some(&alias) = self.aliases_out.get(&publish.topic) {
+        if self.limits.client_topic_alias_maximum == 0 {
+            return fits(publish);
+        }
+        let aliases = self.aliases.get_or_insert_with(Box::default);
+        if let Some(&alias) = aliases.outbound.get(&publish.topic) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = Default::default();
             return fits(publish);
         }
-        let next = self.aliases_out.len() + 1;
+        let next = aliases.outbound.len() + 1;
         if next <= usize::from(self.limits.client_topic_alias_maximum) {
             if let Some(alias) = NonZeroU16::new(next as u16) {
                 publish.properties.topic_alias = Some(alias);
                 if fits(publish) {
-                    self.aliases_out.insert(publish.topic.clone(), alias);
+                    aliases.outbound.insert(publish.topic.clone(), alias);
                     return true;
                 }
                 publish.properties.topic_alias = None;
