@@ -93,8 +93,9 @@ pub struct Mailbox {
     signals: AtomicU8,
     /// Mirrors `Queue::online` for readers that must not take the lock (shared groups).
     online: AtomicBool,
-    /// The store, for a persistent session's mailbox.
-    journal: Option<SessionStore>,
+    /// The store, for a persistent session's mailbox (boxed: most sessions have none, and
+    /// every connection has a mailbox).
+    journal: Option<Box<SessionStore>>,
     /// Wakes publishers waiting for room.
     room: Notify,
     /// Set while a publisher waits for room, so that consumers only notify then.
@@ -115,7 +116,7 @@ impl Mailbox {
     /// An empty mailbox of a persistent session, whose QoS 1/2 deliveries are stored.
     pub fn persistent(journal: SessionStore) -> Self {
         Mailbox {
-            journal: Some(journal),
+            journal: Some(Box::new(journal)),
             ..Mailbox::new()
         }
     }
@@ -132,6 +133,11 @@ impl Mailbox {
         }
         mailbox.set_online(false);
         mailbox
+    }
+
+    /// Where a persistent session is stored, if the broker has a store.
+    pub fn journal(&self) -> Option<&SessionStore> {
+        self.journal.as_deref()
     }
 
     /// Whether QoS 1/2 deliveries pushed here are stored (the session is persistent and the

@@ -63,8 +63,6 @@ pub struct SessionState {
     pub expiry_interval: u32,
     /// Messages waiting to be sent.
     pub mailbox: Arc<Mailbox>,
-    /// The store, when the session is persistent and the broker has one.
-    pub store: Option<SessionStore>,
 }
 
 impl SessionState {
@@ -78,22 +76,20 @@ impl SessionState {
             next_packet_id: PacketId::default(),
             expiry_interval,
             mailbox: Arc::new(Mailbox::new()),
-            store: None,
         }
     }
 
     /// A new, empty session whose state is written to the store.
     pub fn persistent(client_id: Arc<str>, expiry_interval: u32, store: SessionStore) -> Self {
         SessionState {
-            mailbox: Arc::new(Mailbox::persistent(store.clone())),
-            store: Some(store),
+            mailbox: Arc::new(Mailbox::persistent(store)),
             ..SessionState::new(client_id, expiry_interval)
         }
     }
 
     /// Logs a change to the store, if the session is stored. Returns whether it was.
     pub fn log(&self, op: impl FnOnce(u64) -> Op) -> bool {
-        match &self.store {
+        match self.mailbox.journal() {
             Some(store) => {
                 store.log(op(store.uid));
                 true

@@ -56,12 +56,11 @@ fn restore_session(
             }),
         }
     }
-    let mailbox = Arc::new(Mailbox::restored(journal.clone(), queued, next_seq));
+    let mailbox = Arc::new(Mailbox::restored(journal, queued, next_seq));
     let mut state = SessionState {
         inflight,
         awaiting_pubrel: session.awaiting_pubrel,
         mailbox,
-        store: Some(journal),
         ..SessionState::new(session.client_id, record.expiry_interval)
     };
     for subscription in session.subscriptions {
