@@ -467,4 +467,56 @@ mod tests {
         );
         assert_eq!(mailbox.len(), 1);
     }
+
+    /// Counts its wake-ups, to see when a parked consumer is woken.
+    #[derive(Default)]
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn woken(counter: &Counter) -> usize {
+        counter.0.load(Ordering::SeqCst)
+    }
+
+    /// A parked consumer is woken by the delivery that makes its queue non-empty, not by
+    /// the ones after it (it takes all it has room for when it runs); a delivery that
+    /// comes while it is not parked leaves a permit, so that it does not sleep past it.
+    #[test]
+    fn park_wakes_on_the_first_delivery_and_keeps_a_permit() {
+        let mailbox = Mailbox::new();
+        let counter = Arc::new(Counter::default());
+        let waker = std::task::Waker::from(counter.clone());
+        assert!(!mailbox.park(&waker), "nothing came yet");
+        mailbox.push(delivery(QoS::AtLeastOnce, "a"), LIMITS);
+        mailbox.push(delivery(QoS::AtLeastOnce, "b"), LIMITS);
+        assert_eq!(woken(&counter), 1, "one wake-up for the queue becoming non-empty");
+        mailbox.pop_into(10, &mut Vec::new());
+        // Not parked now: the next delivery leaves a permit instead.
+        mailbox.push(delivery(QoS::AtLeastOnce, "c"), LIMITS);
+        assert_eq!(woken(&counter), 1);
+        assert!(mailbox.park(&waker), "the permit says a delivery came");
+        assert!(!mailbox.park(&waker), "a permit is used once");
+    }
+
+    /// Signals wake the parked connection and stay set until a new connection claims the
+    /// session, which clears them (and the old waker).
+    #[test]
+    fn signals_wake_and_stay_until_reset() {
+        let mailbox = Mailbox::new();
+        let counter = Arc::new(Counter::default());
+        assert!(!mailbox.park(&std::task::Waker::from(counter.clone())));
+        mailbox.signal(signal::TAKEN_OVER);
+        assert_eq!(woken(&counter), 1);
+        assert_eq!(mailbox.signals(), signal::TAKEN_OVER);
+        mailbox.signal(signal::SHUTDOWN);
+        assert_eq!(mailbox.signals(), signal::TAKEN_OVER | signal::SHUTDOWN);
+        mailbox.reset_signals();
+        assert_eq!(mailbox.signals(), 0);
+        assert!(!mailbox.park(&std::task::Waker::from(counter)), "no permit left");
+    }
+
 }

@@ -395,4 +395,15 @@ mod tests {
         // has the whole per-connection figure.
         assert!(size <= 24, "a connection's task takes {size} bytes");
     }
+
+    /// What an idle connection keeps besides its task, its mailbox and tokio's socket
+    /// registration: the link and its session. docs/PERFORMANCE.md has the whole figure.
+    #[test]
+    fn an_idle_link_is_small() {
+        let size = std::mem::size_of::<super::Link<tokio::net::TcpStream, ()>>();
+        // 832 bytes before the work state, the topic aliases and re-authentication were
+        // boxed; 392 when written.
+        assert!(size <= 400, "a link takes {size} bytes");
+    }
+
 }
