@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::mailbox::{Mailbox, Pushed, QueueLimits};
 use crate::message::{Delivery, Message};
 use crate::metrics::Metrics;
+use crate::parking::Parking;
 use crate::registry::Registry;
 use crate::retain::RetainStore;
 use crate::router::{Router, Subscriber};
@@ -41,6 +42,8 @@ pub struct Hub {
     pub store: Option<Store>,
     /// Enhanced authentication methods offered (none unless configured).
     pub auth: Authenticators,
+    /// Where idle connections park, when the broker parks them (`limits.park_idle_ms`).
+    pub parking: Option<Arc<Parking>>,
     next_connection: AtomicU64,
 }
 
@@ -59,6 +62,7 @@ impl Hub {
             registry: Registry::with_store(store.clone()),
             store,
             auth: Authenticators::default(),
+            parking: None,
             metrics: Metrics::default(),
             started: crate::clock::now(),
             next_connection: AtomicU64::new(1),

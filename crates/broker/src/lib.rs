@@ -40,6 +40,7 @@ pub mod mailbox;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
+pub mod parking;
 pub mod problem;
 pub mod registry;
 pub mod retain;

@@ -62,14 +62,13 @@ struct Queue {
 }
 
 impl Queue {
-    /// Wakes the consumer, or leaves a permit for its next [`Mailbox::park`]. The waker is
-    /// returned, to be woken once the lock is released.
+    /// Wakes the consumer and leaves a permit for its next [`Mailbox::park`]: whoever
+    /// parks next (the connection, or the parking taking its place) learns that something
+    /// came since the last look. The waker is returned, to be woken once the lock is
+    /// released.
     fn wake(&mut self) -> Option<Waker> {
-        let waker = self.waker.take();
-        if waker.is_none() {
-            self.permit = true;
-        }
-        waker
+        self.permit = true;
+        self.waker.take()
     }
 }
 
@@ -79,7 +78,14 @@ pub mod signal {
     pub const TAKEN_OVER: u8 = 1;
     /// The broker is shutting down.
     pub const SHUTDOWN: u8 = 2;
+    /// The connection was idle for a whole sweep: it may park (see [`crate::parking`]).
+    pub const PARK: u8 = 4;
 }
+
+/// [`Mailbox::touch`] was called since the last [`Mailbox::sweep`].
+const ACTIVE: u8 = 1;
+/// The connection is parked.
+const PARKED: u8 = 2;
 
 /// A session's bounded queue of deliveries, with a wake-up for its connection task.
 ///
@@ -91,6 +97,8 @@ pub struct Mailbox {
     queue: Mutex<Queue>,
     /// [`signal`] bits for the connection, cleared when a connection claims the session.
     signals: AtomicU8,
+    /// Whether the connection was active since the last sweep, or is parked.
+    activity: AtomicU8,
     /// Mirrors `Queue::online` for readers that must not take the lock (shared groups).
     online: AtomicBool,
     /// The store, for a persistent session's mailbox (boxed: most sessions have none, and
@@ -108,7 +116,10 @@ pub struct Mailbox {
 impl Mailbox {
     /// An empty mailbox whose client is online.
     pub fn new() -> Self {
-        let mailbox = Mailbox::default();
+        let mailbox = Mailbox {
+            activity: AtomicU8::new(ACTIVE),
+            ..Mailbox::default()
+        };
         mailbox.set_online(true);
         mailbox
     }
@@ -351,7 +362,13 @@ impl Mailbox {
     /// Sets `bits` (from [`signal`]) for the consuming connection and wakes it.
     pub fn signal(&self, bits: u8) {
         self.signals.fetch_or(bits, Ordering::SeqCst);
-        let waker = self.lock().wake();
+        // A permit only if nobody waits: the bits themselves tell the next one to look.
+        let waker = {
+            let mut q = self.lock();
+            let waker = q.waker.take();
+            q.permit |= waker.is_none();
+            waker
+        };
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -362,10 +379,43 @@ impl Mailbox {
         self.signals.load(Ordering::SeqCst)
     }
 
+    /// Clears signal `bits` the connection has handled.
+    pub fn clear_signal(&self, bits: u8) {
+        self.signals.fetch_and(!bits, Ordering::SeqCst);
+    }
+
+    /// Notes that the connection is running (and not parked).
+    pub fn touch(&self) {
+        if self.activity.load(Ordering::Relaxed) != ACTIVE {
+            self.activity.store(ACTIVE, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes that the connection is parked.
+    pub fn set_parked(&self) {
+        self.activity.store(PARKED, Ordering::Relaxed);
+    }
+
+    /// For the idle sweep: true if the connection neither ran since the last sweep nor is
+    /// parked; starts the next period.
+    pub fn sweep(&self) -> bool {
+        match self.activity.load(Ordering::Relaxed) {
+            0 => true,
+            ACTIVE => {
+                let _ =
+                    self.activity
+                        .compare_exchange(ACTIVE, 0, Ordering::Relaxed, Ordering::Relaxed);
+                false
+            }
+            _ => false,
+        }
+    }
+
     /// Clears the signals and the waker of a previous connection, for a connection that
     /// claims the session.
     pub fn reset_signals(&self) {
         self.signals.store(0, Ordering::SeqCst);
+        self.activity.store(ACTIVE, Ordering::Relaxed);
         let mut q = self.lock();
         q.waker = None;
         q.permit = false;
@@ -483,8 +533,8 @@ mod tests {
     }
 
     /// A parked consumer is woken by the delivery that makes its queue non-empty, not by
-    /// the ones after it (it takes all it has room for when it runs); a delivery that
-    /// comes while it is not parked leaves a permit, so that it does not sleep past it.
+    /// the ones after it (it takes all it has room for when it runs); every wake-up also
+    /// leaves a permit, so that whoever parks next does not sleep past it.
     #[test]
     fn park_wakes_on_the_first_delivery_and_keeps_a_permit() {
         let mailbox = Mailbox::new();
@@ -493,7 +543,12 @@ mod tests {
         assert!(!mailbox.park(&waker), "nothing came yet");
         mailbox.push(delivery(QoS::AtLeastOnce, "a"), LIMITS);
         mailbox.push(delivery(QoS::AtLeastOnce, "b"), LIMITS);
-        assert_eq!(woken(&counter), 1, "one wake-up for the queue becoming non-empty");
+        assert_eq!(
+            woken(&counter),
+            1,
+            "one wake-up for the queue becoming non-empty"
+        );
+        assert!(mailbox.park(&waker), "the wake-up also leaves a permit");
         mailbox.pop_into(10, &mut Vec::new());
         // Not parked now: the next delivery leaves a permit instead.
         mailbox.push(delivery(QoS::AtLeastOnce, "c"), LIMITS);
@@ -516,7 +571,9 @@ mod tests {
         assert_eq!(mailbox.signals(), signal::TAKEN_OVER | signal::SHUTDOWN);
         mailbox.reset_signals();
         assert_eq!(mailbox.signals(), 0);
-        assert!(!mailbox.park(&std::task::Waker::from(counter)), "no permit left");
+        assert!(
+            !mailbox.park(&std::task::Waker::from(counter)),
+            "no permit left"
+        );
     }
-
 }

@@ -215,6 +215,18 @@ impl Registry {
         }
     }
 
+    /// Asks the connections that were idle since the last call, and are not parked yet,
+    /// to park (see [`crate::parking`]).
+    pub fn park_idle(&self) {
+        for entry in self.lock().values() {
+            if let Entry::Online { mailbox, .. } = entry {
+                if mailbox.sweep() {
+                    mailbox.signal(signal::PARK);
+                }
+            }
+        }
+    }
+
     /// Signals every connected session's connection that the broker is shutting down, and
     /// those that connect from now on.
     pub fn shut_down(&self) {

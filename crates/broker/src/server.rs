@@ -14,6 +14,7 @@ use tracing::info;
 use crate::auth::{Authenticators, CredentialsError};
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
+use crate::parking::{self, Parking};
 use crate::store::{Store, StoreError};
 use crate::{listener, store, sys};
 
@@ -29,6 +30,9 @@ pub enum StartError {
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The epoll instance for parked connections could not be made.
+    #[error("cannot make the epoll instance for idle connections: {0} (set limits.park_idle_ms = 0 to run without it)")]
+    Parking(std::io::Error),
     /// A listener could not bind its address.
     #[error("cannot listen on {addr}: {source} (is another broker running there? choose another port with -p)")]
     Bind {
@@ -66,11 +70,16 @@ impl Broker {
             )?),
             false => None,
         };
+        let parking = match config.limits.park_idle_ms {
+            0 => None,
+            _ => Some(Parking::new().map_err(StartError::Parking)?),
+        };
         let hub = match opened {
             Some((store, loaded)) => {
                 let (sessions, retained) = (loaded.sessions.len(), loaded.retained.len());
                 let mut hub = Hub::with_store(config, Some(store.clone()));
                 hub.auth = auth;
+                hub.parking = parking.as_ref().map(|(parking, _)| parking.clone());
                 store::restore(&hub, &store, loaded);
                 info!(
                     file = %store.file().display(),
@@ -81,6 +90,7 @@ impl Broker {
             None => {
                 let mut hub = Hub::new(config);
                 hub.auth = auth;
+                hub.parking = parking.as_ref().map(|(parking, _)| parking.clone());
                 Arc::new(hub)
             }
         };
@@ -103,6 +113,9 @@ impl Broker {
             ));
         }
         tasks.spawn(sys::run(hub.clone(), interval, shutdown.clone()));
+        if let Some((parking, poll)) = parking {
+            tasks.spawn(parking::run(hub.clone(), parking, poll, shutdown.clone()));
+        }
         // Connections learn of the shutdown through their mailboxes (see `Registry::shut_down`).
         let (closing, token) = (hub.clone(), shutdown.clone());
         tasks.spawn(async move {

@@ -40,13 +40,19 @@ const ROUNDS: usize = 32;
 
 /// A connection whose CONNECT was accepted, from its CONNACK to its end.
 pub(super) struct Link<S, H> {
-    pub(super) stream: S,
+    /// The socket; taken out while the connection is parked.
+    pub(super) stream: Option<S>,
     pub(super) conn: Connection,
     pub(super) session: Session,
     /// Set once the bytes that came with the CONNECT were decoded.
     started: bool,
     /// Set when bytes were written since the stream was last flushed.
     unflushed: bool,
+    /// Set when the link returned `Pending` to be parked rather than to wait in its task.
+    pub(super) park: bool,
+    /// Set until the first time the link has nothing to do: a connection that says nothing
+    /// after its CONNACK parks then, without waiting for a sweep.
+    fresh: bool,
     /// The keep alive timer. It is not moved on each packet: when it fires early it is
     /// set again to the session's deadline.
     keep_alive: Option<Pin<Box<Sleep>>>,
@@ -77,11 +83,13 @@ where
             work(&mut conn.work).rbuf = rbuf;
         }
         Link {
-            stream,
+            stream: Some(stream),
             conn,
             session,
             started: false,
             unflushed: false,
+            park: false,
+            fresh: true,
             keep_alive: None,
             problems,
             connection,
@@ -93,6 +101,7 @@ where
     /// `Pending` with the waker left with everything that can bring more.
     fn poll_link(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         let max_packet_size = self.conn.hub.config.limits.max_packet_size as usize;
+        self.session.state().mailbox.touch();
         if !self.started {
             self.started = true;
             // Packets that arrived together with the CONNECT.
@@ -144,6 +153,16 @@ where
                 }
             }
             progress |= self.poll_room(cx);
+            if !progress && (signals & signal::PARK != 0 || std::mem::take(&mut self.fresh)) {
+                self.session.state().mailbox.clear_signal(signal::PARK);
+                self.conn.rest();
+                if self.may_park() {
+                    // The caller parks it; the mailbox gets the parking's waker instead.
+                    self.park = true;
+                    self.keep_alive = None;
+                    return Poll::Pending;
+                }
+            }
             progress |= self.poll_keep_alive(cx);
             if !progress
                 && self.conn.pending_out() < WRITE_HIGH_WATER
@@ -161,6 +180,16 @@ where
         Poll::Pending
     }
 
+    /// Whether the connection holds nothing but its session, so that it can wait parked.
+    fn may_park(&self) -> bool {
+        self.conn.hub.parking.is_some()
+            && self.conn.work.is_none()
+            && !self.unflushed
+            && self.started
+            && !self.session.is_closed()
+            && !self.session.has_actions()
+    }
+
     /// Decodes every complete packet read into the session.
     fn decode(&mut self, max_packet_size: usize) -> Result<(), End> {
         let Some(state) = self.conn.work.as_mut() else {
@@ -176,7 +205,7 @@ where
 
     /// Writes what is ready to go. `Ready(Ok)` when it wrote something.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let Some(work) = self.conn.work.as_mut() else {
+        let (Some(work), Some(stream)) = (self.conn.work.as_mut(), self.stream.as_mut()) else {
             return Poll::Pending;
         };
         if work.sending.is_empty() {
@@ -184,7 +213,7 @@ where
         }
         let mut wrote = false;
         while !work.sending.is_empty() {
-            match Pin::new(&mut self.stream).poll_write(cx, &work.sending) {
+            match Pin::new(&mut *stream).poll_write(cx, &work.sending) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
@@ -208,7 +237,7 @@ where
         }
         if work.sending.is_empty() && self.unflushed {
             // A TLS or WebSocket stream may hold bytes until flushed; TCP holds none.
-            match Pin::new(&mut self.stream).poll_flush(cx) {
+            match Pin::new(&mut *stream).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {}
@@ -224,6 +253,9 @@ where
     /// Reads once into the read buffer. A connection without a buffer reads into the
     /// stack and allocates only for what came.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Poll::Pending;
+        };
         let has_buffer = self
             .conn
             .work
@@ -232,7 +264,7 @@ where
         let n = if !has_buffer {
             let mut stack = [MaybeUninit::<u8>::uninit(); STACK_READ];
             let mut buf = ReadBuf::uninit(&mut stack);
-            std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, &mut buf))?;
+            std::task::ready!(Pin::new(&mut *stream).poll_read(cx, &mut buf))?;
             let filled = buf.filled();
             if !filled.is_empty() {
                 let work = work(&mut self.conn.work);
@@ -251,7 +283,7 @@ where
                 rbuf.reserve(READ_CHUNK);
             }
             let n = std::task::ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.stream),
+                Pin::new(&mut *stream),
                 cx,
                 rbuf
             ))?;

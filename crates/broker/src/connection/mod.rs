@@ -33,6 +33,7 @@ use crate::clock::now;
 use crate::handshake::{self, Accepted, HandshakeError};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::parking::Parked;
 use crate::problem::Problems;
 use crate::registry::Claim;
 use crate::session::Session;
@@ -65,6 +66,25 @@ enum End {
 /// A boxed phase of a connection's life.
 type Phase<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// A stream a connection can run over. A parked connection's socket leaves tokio while it
+/// waits (see [`crate::parking`]).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
+    /// The socket out of tokio's reactor, to be parked.
+    fn into_std(self) -> std::io::Result<std::net::TcpStream>;
+    /// The socket back in tokio's reactor (on the runtime's thread).
+    fn from_std(stream: std::net::TcpStream) -> std::io::Result<Self>;
+}
+
+impl Transport for tokio::net::TcpStream {
+    fn into_std(self) -> std::io::Result<std::net::TcpStream> {
+        tokio::net::TcpStream::into_std(self)
+    }
+
+    fn from_std(stream: std::net::TcpStream) -> std::io::Result<Self> {
+        tokio::net::TcpStream::from_std(stream)
+    }
+}
+
 /// Serves one client connection until it ends. `held` (the connection's slot under the
 /// connection limit, say) is dropped when it ends.
 ///
@@ -78,7 +98,7 @@ pub fn serve<S, H>(
     held: H,
 ) -> impl Future<Output = ()> + Send + 'static
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Transport,
     H: Send + Unpin + 'static,
 {
     // At debug level only: a span costs memory while it lives, so only the short
@@ -99,7 +119,7 @@ enum Served<S, H> {
 
 impl<S, H> Future for Served<S, H>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Transport,
     H: Send + Unpin + 'static,
 {
     type Output = ();
@@ -112,11 +132,23 @@ where
                     None => *self = Served::Done,
                 },
                 Served::Linked(link) => {
-                    let end = ready!(Pin::new(&mut **link).poll(cx));
+                    let polled = Pin::new(&mut **link).poll(cx);
+                    if polled.is_pending() && !link.park {
+                        return Poll::Pending;
+                    }
                     let Served::Linked(link) = std::mem::replace(&mut *self, Served::Done) else {
                         unreachable!("matched above")
                     };
-                    *self = Served::Ending(Box::pin(finish(link, end)));
+                    match polled {
+                        Poll::Ready(end) => *self = Served::Ending(Box::pin(finish(link, end))),
+                        // Parked: the task ends, the parking spawns the link again.
+                        Poll::Pending => match park(link) {
+                            Ok(()) => return Poll::Ready(()),
+                            Err((link, end)) => {
+                                *self = Served::Ending(Box::pin(finish(link, end)));
+                            }
+                        },
+                    }
                 }
                 Served::Ending(ending) => {
                     ready!(ending.as_mut().poll(cx));
@@ -125,6 +157,46 @@ where
                 Served::Done => return Poll::Ready(()),
             }
         }
+    }
+}
+
+/// Hands an idle link to the parking: its socket leaves tokio and its task ends. The link
+/// and the reason to end it if its socket could not be taken out of tokio.
+#[allow(clippy::result_large_err)]
+fn park<S, H>(mut link: Box<Link<S, H>>) -> Result<(), (Box<Link<S, H>>, End)>
+where
+    S: Transport,
+    H: Send + Unpin + 'static,
+{
+    link.park = false;
+    let (Some(parking), Some(stream)) = (link.conn.hub.parking.clone(), link.stream.take()) else {
+        return Err((link, End::Socket(None)));
+    };
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(e) => return Err((link, End::Socket(Some(e)))),
+    };
+    let mailbox = link.session.state().mailbox.clone();
+    let deadline = link.session.next_timeout();
+    mailbox.set_parked();
+    parking.park(link, stream, &mailbox, deadline);
+    Ok(())
+}
+
+impl<S, H> Parked for Link<S, H>
+where
+    S: Transport,
+    H: Send + Unpin + 'static,
+{
+    fn resume(mut self: Box<Self>, stream: std::net::TcpStream) {
+        let served = match S::from_std(stream) {
+            Ok(stream) => {
+                self.stream = Some(stream);
+                Served::Linked(self)
+            }
+            Err(e) => Served::Ending(Box::pin(finish(self, End::Socket(Some(e))))),
+        };
+        tokio::spawn(served);
     }
 }
 
@@ -285,11 +357,13 @@ where
         }
     };
     conn.stop_waiting();
-    if !matches!(end, End::Socket(_)) {
-        conn.end_step(session);
-        conn.flush(stream).await;
+    if let Some(stream) = stream {
+        if !matches!(end, End::Socket(_)) {
+            conn.end_step(session);
+            conn.flush(stream).await;
+        }
+        let _ = stream.shutdown().await;
     }
-    let _ = stream.shutdown().await;
     let hub = conn.hub.clone();
     let connection = *connection;
     hub.metrics.client_disconnected();
@@ -405,5 +479,4 @@ mod tests {
         // boxed; 392 when written.
         assert!(size <= 400, "a link takes {size} bytes");
     }
-
 }

@@ -213,6 +213,11 @@ impl Session {
         self.actions.pop_front()
     }
 
+    /// True while actions wait for the connection task.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// True once the session asked for the connection to close.
     pub fn is_closed(&self) -> bool {
         self.closed
