@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::task::Waker;
 
 use tern_codec::QoS;
@@ -104,8 +104,9 @@ pub struct Mailbox {
     /// The store, for a persistent session's mailbox (boxed: most sessions have none, and
     /// every connection has a mailbox).
     journal: Option<Box<SessionStore>>,
-    /// Wakes publishers waiting for room.
-    room: Notify,
+    /// Wakes publishers waiting for room; made when one first waits (most mailboxes never
+    /// fill, and every connection has a mailbox).
+    room: OnceLock<Box<Notify>>,
     /// Set while a publisher waits for room, so that consumers only notify then.
     waiting: AtomicBool,
     /// Set when a publisher gave up waiting for room: until the consumer takes something,
@@ -240,7 +241,7 @@ impl Mailbox {
     ///
     /// [`try_push`]: Mailbox::try_push
     pub async fn wait_for_room(&self, limit: std::time::Duration) {
-        let notified = self.room.notified();
+        let notified = self.room.get_or_init(Box::default).notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         self.waiting.store(true, Ordering::SeqCst);
@@ -263,7 +264,9 @@ impl Mailbox {
     fn made_room(&self) {
         self.stalled.store(false, Ordering::Relaxed);
         if self.waiting.swap(false, Ordering::SeqCst) {
-            self.room.notify_waiters();
+            if let Some(room) = self.room.get() {
+                room.notify_waiters();
+            }
         }
     }
 

@@ -25,7 +25,6 @@ use crate::clock::now;
 use crate::mailbox::signal;
 use crate::metrics::Metrics;
 use crate::outbox::Opened;
-use crate::problem::Problems;
 use crate::session::Session;
 
 /// Read buffer growth step.
@@ -56,8 +55,6 @@ pub(super) struct Link<S, H> {
     /// The keep alive timer. It is not moved on each packet: when it fires early it is
     /// set again to the session's deadline.
     keep_alive: Option<Pin<Box<Sleep>>>,
-    /// How to tell the client why it is disconnected.
-    pub(super) problems: Problems,
     /// The connection's number in the registry.
     pub(super) connection: u64,
     /// Held for the connection's life (its slot under the connection limit).
@@ -74,7 +71,6 @@ where
         rbuf: BytesMut,
         session: Session,
         mut conn: Connection,
-        problems: Problems,
         connection: u64,
         held: H,
     ) -> Self {
@@ -91,7 +87,6 @@ where
             park: false,
             fresh: true,
             keep_alive: None,
-            problems,
             connection,
             _held: held,
         }
@@ -163,7 +158,11 @@ where
                     return Poll::Pending;
                 }
             }
-            progress |= self.poll_keep_alive(cx);
+            // The timer is looked at only before waiting: a connection that parks at once
+            // never makes one.
+            if !progress {
+                progress = self.poll_keep_alive(cx);
+            }
             if !progress
                 && self.conn.pending_out() < WRITE_HIGH_WATER
                 && self.session.state().mailbox.park(cx.waker())

@@ -34,7 +34,6 @@ use crate::handshake::{self, Accepted, HandshakeError};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::parking::Parked;
-use crate::problem::Problems;
 use crate::registry::Claim;
 use crate::session::Session;
 
@@ -73,6 +72,8 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + Sized + 'static {
     fn into_std(self) -> std::io::Result<std::net::TcpStream>;
     /// The socket back in tokio's reactor (on the runtime's thread).
     fn from_std(stream: std::net::TcpStream) -> std::io::Result<Self>;
+    /// The client's address, for log events.
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr>;
 }
 
 impl Transport for tokio::net::TcpStream {
@@ -82,6 +83,10 @@ impl Transport for tokio::net::TcpStream {
 
     fn from_std(stream: std::net::TcpStream) -> std::io::Result<Self> {
         tokio::net::TcpStream::from_std(stream)
+    }
+
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        tokio::net::TcpStream::peer_addr(self)
     }
 }
 
@@ -140,13 +145,11 @@ where
                         unreachable!("matched above")
                     };
                     match polled {
-                        Poll::Ready(end) => *self = Served::Ending(Box::pin(finish(link, end))),
+                        Poll::Ready(end) => *self = Served::Ending(ending(link, end)),
                         // Parked: the task ends, the parking spawns the link again.
                         Poll::Pending => match park(link) {
                             Ok(()) => return Poll::Ready(()),
-                            Err((link, end)) => {
-                                *self = Served::Ending(Box::pin(finish(link, end)));
-                            }
+                            Err((link, end)) => *self = Served::Ending(ending(link, end)),
                         },
                     }
                 }
@@ -194,7 +197,7 @@ where
                 self.stream = Some(stream);
                 Served::Linked(self)
             }
-            Err(e) => Served::Ending(Box::pin(finish(self, End::Socket(Some(e))))),
+            Err(e) => Served::Ending(ending(self, End::Socket(Some(e)))),
         };
         tokio::spawn(served);
     }
@@ -266,11 +269,10 @@ where
         connect,
         accepted,
         authenticated,
-        peer,
     };
-    let (session, conn, problems) = start(hub, hello, claim);
+    let (session, conn) = start(hub, hello, claim);
     Some(Box::new(Link::new(
-        stream, rbuf, session, conn, problems, connection, held,
+        stream, rbuf, session, conn, connection, held,
     )))
 }
 
@@ -279,23 +281,36 @@ struct Hello {
     connect: Box<Connect>,
     accepted: Accepted,
     authenticated: Option<Authenticated>,
-    peer: std::net::SocketAddr,
+}
+
+/// The end of a connection as a boxed phase, in a debug-level span naming the client (the
+/// span lives only as long as the end: an idle connection does not keep one).
+fn ending<S, H>(link: Box<Link<S, H>>, end: End) -> Phase<()>
+where
+    S: Transport,
+    H: Send + 'static,
+{
+    let peer = link.stream.as_ref().and_then(|s| s.peer_addr().ok());
+    let peer = peer.map_or_else(|| "?".to_string(), |peer| peer.to_string());
+    let client_id = link.session.state().client_id.clone();
+    let span = tracing::debug_span!("connection", %peer, %client_id);
+    Box::pin(finish(link, end, peer).instrument(span))
 }
 
 /// Ends a connection: tells the client why when the standard lets it, writes out what may
 /// still go, publishes the will when the standard says so, and releases the session.
-async fn finish<S, H>(mut link: Box<Link<S, H>>, end: End)
+async fn finish<S, H>(mut link: Box<Link<S, H>>, end: End, peer: String)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: Transport,
 {
     let Link {
         stream,
         conn,
         session,
-        problems,
         connection,
         ..
     } = &mut *link;
+    let problems = session.problems();
     let version = conn.version;
     let client_id = session.state().client_id.clone();
     let publish_will = match &end {
@@ -306,25 +321,25 @@ where
         } => {
             match rule {
                 Some(rule) => {
-                    warn!(%client_id, peer = %conn.peer, ?reason, "disconnecting: {rule}")
+                    warn!(%client_id, %peer, ?reason, "disconnecting: {rule}")
                 }
-                None => debug!(%client_id, ?reason, "client disconnected"),
+                None => debug!(?reason, "client disconnected"),
             }
             *publish_will
         }
         End::Socket(error) => {
-            debug!(%client_id, ?error, "socket closed");
+            debug!(?error, "socket closed");
             true
         }
         End::Malformed(error) => {
-            warn!(%client_id, peer = %conn.peer, "disconnecting: {error}");
+            warn!(%client_id, %peer, "disconnecting: {error}");
             if version.is_v5() {
                 conn.queue(&problems.disconnect(error.reason_code(), &error.to_string()));
             }
             true
         }
         End::TakenOver => {
-            info!(%client_id, peer = %conn.peer, "session taken over by a new connection");
+            info!(%client_id, %peer, "session taken over by a new connection");
             if version.is_v5() {
                 conn.queue(&problems.disconnect(
                     ReasonCode::SessionTakenOver,
@@ -374,7 +389,7 @@ where
         .registry
         .release(connection, session.into_state(), will, now());
     if let Some(will) = released.will {
-        debug!(%client_id, topic = %will.topic, "publishing will");
+        debug!(topic = %will.topic, "publishing will");
         hub.publish_will(&client_id, will);
     }
     if let Some(ended) = released.ended {
@@ -384,12 +399,11 @@ where
 
 /// Sets a claimed session up: publishes what the claim left to publish, builds the session
 /// and queues the CONNACK.
-fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Problems) {
+fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection) {
     let Hello {
         connect,
         accepted,
         authenticated,
-        peer,
     } = hello;
     let version = connect.protocol;
     let client_id = accepted.client_id.clone();
@@ -405,7 +419,6 @@ fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Pro
             handshake::connack_properties(&connect, &accepted, authenticated.as_ref(), &hub.config);
     }
     let session_limits = handshake::session_limits(&connect, &hub.config);
-    let problems = Problems::of(&connect);
     let clean_start = connect.clean_start;
     let mut session = Session::new(
         claim.state,
@@ -417,7 +430,6 @@ fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Pro
     );
     debug!(
         %client_id,
-        %peer,
         ?version,
         clean_start,
         session_present = claim.session_present,
@@ -427,7 +439,6 @@ fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Pro
     Metrics::add(&hub.metrics.messages_received, 1);
     let mut conn = Connection {
         hub,
-        peer,
         version,
         reauth: authenticated.as_ref().map(|a| Box::new(Reauth::new(a))),
         work: None,
@@ -440,7 +451,7 @@ fn start(hub: Arc<Hub>, hello: Hello, claim: Claim) -> (Session, Connection, Pro
     if claim.session_present {
         session.resume(now());
     }
-    (session, conn, problems)
+    (session, conn)
 }
 
 #[cfg(test)]
@@ -470,13 +481,14 @@ mod tests {
         assert!(size <= 24, "a connection's task takes {size} bytes");
     }
 
-    /// What an idle connection keeps besides its task, its mailbox and tokio's socket
-    /// registration: the link and its session. docs/PERFORMANCE.md has the whole figure.
+    /// What a parked connection keeps besides its mailbox and its place in the parking:
+    /// the link and its session. docs/PERFORMANCE.md has the whole figure.
     #[test]
     fn an_idle_link_is_small() {
         let size = std::mem::size_of::<super::Link<tokio::net::TcpStream, ()>>();
         // 832 bytes before the work state, the topic aliases and re-authentication were
-        // boxed; 392 when written.
-        assert!(size <= 400, "a link takes {size} bytes");
+        // boxed, and the peer address and a second copy of the problem settings dropped;
+        // 336 when written.
+        assert!(size <= 344, "a link takes {size} bytes");
     }
 }

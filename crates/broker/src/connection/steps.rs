@@ -33,8 +33,6 @@ const WRITE_CHUNK: usize = 4096;
 /// The parts of a connection its steps need besides the session and the socket.
 pub(super) struct Connection {
     pub(super) hub: Arc<Hub>,
-    /// Where from, for log events.
-    pub(super) peer: std::net::SocketAddr,
     pub(super) version: ProtocolVersion,
     /// Re-authentication, when the client authenticated with a method at CONNECT.
     pub(super) reauth: Option<Box<Reauth>>,

@@ -127,7 +127,8 @@ struct Aliases {
 pub struct Session {
     state: SessionState,
     version: ProtocolVersion,
-    keep_alive: Option<Duration>,
+    /// Keep alive in seconds; 0: none.
+    keep_alive: u16,
     last_received: Instant,
     /// Boxed: most clients have none, and an idle session should be small.
     will: Option<Box<Will>>,
@@ -155,7 +156,6 @@ impl Session {
         limits: SessionLimits,
         now: Instant,
     ) -> Self {
-        let keep_alive = (keep_alive > 0).then(|| Duration::from_secs(u64::from(keep_alive)));
         let send_window = limits.send_window.clamp(1, 65_000);
         Session {
             state,
@@ -213,6 +213,11 @@ impl Session {
         self.actions.pop_front()
     }
 
+    /// How the client is to be told of problems (the Reason String it accepts).
+    pub fn problems(&self) -> crate::problem::Problems {
+        self.limits.problems
+    }
+
     /// True while actions wait for the connection task.
     pub fn has_actions(&self) -> bool {
         !self.actions.is_empty()
@@ -252,7 +257,8 @@ impl Session {
     /// When [`Session::handle_timeout`] must next be called.
     pub fn next_timeout(&self) -> Option<Instant> {
         // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]): one and a half times the keep alive.
-        self.keep_alive.map(|k| self.last_received + k + k / 2)
+        let keep_alive = Duration::from_secs(u64::from(self.keep_alive));
+        (self.keep_alive > 0).then(|| self.last_received + keep_alive + keep_alive / 2)
     }
 
     /// Checks the keep alive deadline.
