@@ -8,7 +8,9 @@
 //! ([`Mailbox::park`](crate::mailbox::Mailbox::park): deliveries, takeover and shutdown
 //! signals), with the keep alive timer, and with the store or a full queue when it waits
 //! for one. None of these waits is a stored future, and an idle connection holds no buffer,
-//! so an idle connection costs little more than its session.
+//! so an idle connection costs little more than its session. When it has nothing to do after
+//! its CONNACK, or the idle sweep signals it, it asks its task to hand it to the
+//! [parking](crate::parking) instead of waiting (`park`), and costs less still.
 
 use std::future::Future;
 use std::mem::MaybeUninit;

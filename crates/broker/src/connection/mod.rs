@@ -19,7 +19,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tern_codec::{Connect, DecodeError, Packet, ReasonCode};
@@ -131,34 +131,36 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            match &mut *self {
-                Served::Handshake(handshake) => match ready!(handshake.as_mut().poll(cx)) {
-                    Some(link) => *self = Served::Linked(link),
-                    None => *self = Served::Done,
-                },
-                Served::Linked(link) => {
-                    let polled = Pin::new(&mut **link).poll(cx);
-                    if polled.is_pending() && !link.park {
+            *self = match std::mem::replace(&mut *self, Served::Done) {
+                Served::Handshake(mut handshake) => match handshake.as_mut().poll(cx) {
+                    Poll::Ready(Some(link)) => Served::Linked(link),
+                    Poll::Ready(None) => return Poll::Ready(()),
+                    Poll::Pending => {
+                        *self = Served::Handshake(handshake);
                         return Poll::Pending;
                     }
-                    let Served::Linked(link) = std::mem::replace(&mut *self, Served::Done) else {
-                        unreachable!("matched above")
-                    };
-                    match polled {
-                        Poll::Ready(end) => *self = Served::Ending(ending(link, end)),
-                        // Parked: the task ends, the parking spawns the link again.
-                        Poll::Pending => match park(link) {
-                            Ok(()) => return Poll::Ready(()),
-                            Err((link, end)) => *self = Served::Ending(ending(link, end)),
-                        },
+                },
+                Served::Linked(mut link) => match Pin::new(&mut *link).poll(cx) {
+                    Poll::Ready(end) => Served::Ending(ending(link, end)),
+                    // Parked: the task ends, the parking spawns the link again.
+                    Poll::Pending if link.park => match park(link) {
+                        Ok(()) => return Poll::Ready(()),
+                        Err((link, end)) => Served::Ending(ending(link, end)),
+                    },
+                    Poll::Pending => {
+                        *self = Served::Linked(link);
+                        return Poll::Pending;
                     }
-                }
-                Served::Ending(ending) => {
-                    ready!(ending.as_mut().poll(cx));
-                    *self = Served::Done;
-                }
+                },
+                Served::Ending(mut end) => match end.as_mut().poll(cx) {
+                    Poll::Ready(()) => return Poll::Ready(()),
+                    Poll::Pending => {
+                        *self = Served::Ending(end);
+                        return Poll::Pending;
+                    }
+                },
                 Served::Done => return Poll::Ready(()),
-            }
+            };
         }
     }
 }

@@ -13,7 +13,7 @@ mod subscriptions;
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU16;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tern_codec::{
@@ -59,7 +59,7 @@ pub enum Action {
 }
 
 /// What the session enforces and offers, from the broker configuration and the CONNECT.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
     /// Longest topic name or filter.
     pub max_topic_length: usize,
@@ -122,6 +122,31 @@ struct Aliases {
     outbound: HashMap<TopicName, NonZeroU16>,
 }
 
+/// Distinct sets of limits kept for sharing, at most.
+const SHARED_LIMITS: usize = 64;
+
+/// One copy of `limits` shared by the sessions that have the same: the last
+/// [`SHARED_LIMITS`] distinct sets still in use are kept, and a set is looked up by equality.
+fn shared(limits: SessionLimits) -> Arc<SessionLimits> {
+    static KEPT: Mutex<Vec<Weak<SessionLimits>>> = Mutex::new(Vec::new());
+    // Only lookups and pushes happen under the lock: a poisoned one is used as it is.
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    kept.retain(|set| set.strong_count() > 0);
+    if let Some(found) = kept
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|set| **set == limits)
+    {
+        return found;
+    }
+    let set = Arc::new(limits);
+    if kept.len() == SHARED_LIMITS {
+        kept.remove(0);
+    }
+    kept.push(Arc::downgrade(&set));
+    set
+}
+
 /// One connected client's protocol state.
 #[derive(Debug)]
 pub struct Session {
@@ -132,7 +157,9 @@ pub struct Session {
     last_received: Instant,
     /// Boxed: most clients have none, and an idle session should be small.
     will: Option<Box<Will>>,
-    limits: SessionLimits,
+    /// Shared with every session whose limits are the same (nearly every client of a
+    /// broker has the same): an idle connection should be small.
+    limits: Arc<SessionLimits>,
     actions: VecDeque<Action>,
     closed: bool,
     /// The connection's Topic Aliases, once one is set: most clients use none, and an idle
@@ -163,10 +190,10 @@ impl Session {
             keep_alive,
             last_received: now,
             will: will.map(Box::new),
-            limits: SessionLimits {
+            limits: shared(SessionLimits {
                 send_window,
                 ..limits
-            },
+            }),
             actions: VecDeque::new(),
             closed: false,
             aliases: None,

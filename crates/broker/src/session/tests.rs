@@ -480,3 +480,29 @@ fn packets_over_the_clients_maximum_packet_size_are_not_sent_3_1_2_24() {
     assert!(drain(&mut s).is_empty());
     assert_eq!(s.window_free(), 2, "no packet id or window place taken");
 }
+
+/// Sessions whose limits are the same share one copy of them (an idle connection should be
+/// small); sessions with other limits get their own, each with the window clamped.
+#[test]
+fn sessions_with_the_same_limits_share_them() {
+    let now = Instant::now();
+    let a = session(ProtocolVersion::V5, 0, now);
+    let b = session(ProtocolVersion::V5, 0, now);
+    assert!(Arc::ptr_eq(&a.limits, &b.limits), "same limits, one copy");
+    let other = Session::new(
+        SessionState::new("d".into(), 0),
+        ProtocolVersion::V5,
+        0,
+        None,
+        SessionLimits {
+            send_window: 0,
+            ..limits()
+        },
+        now,
+    );
+    assert!(
+        !Arc::ptr_eq(&a.limits, &other.limits),
+        "other limits, own copy"
+    );
+    assert_eq!(other.limits.send_window, 1, "the window is at least 1");
+}
