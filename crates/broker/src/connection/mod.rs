@@ -94,7 +94,7 @@ impl Transport for tokio::net::TcpStream {
 /// connection limit, say) is dropped when it ends.
 ///
 /// The future is a few words: each phase is boxed and freed when it ends, and the long
-/// middle one is a [`Link`] whose waits are not stored futures (see its module), so an
+/// middle one is a `Link` whose waits are not stored futures (see its module), so an
 /// idle connection costs its session, its link and tokio's task and socket registration.
 pub fn serve<S, H>(
     stream: S,
