@@ -144,6 +144,21 @@ async fn a_parked_connection_hears_the_shutdown() {
         .expect("shutdown task");
 }
 
+/// A connection that says nothing after its CONNACK parks at once, without waiting for a
+/// sweep (here a minute away), and answers PINGREQ from there [MQTT-3.12.4-1].
+#[tokio::test]
+async fn a_connection_quiet_after_connack_parks_without_a_sweep_mqtt_3_12_4_1() {
+    let mut config = config();
+    config.limits.park_idle_ms = 60_000;
+    let broker = start(config).await;
+    let mut client = Client::connect(broker.local_addr(), ProtocolVersion::V5, "quiet").await;
+    wait_parked(&broker, 1).await;
+    client.send_raw(&[0xC0, 0x00]).await;
+    client
+        .expect_bytes(&[0xD0, 0x00], "[MQTT-3.12.4-1] PINGRESP from a parked connection")
+        .await;
+}
+
 /// `limits.park_idle_ms = 0`: the broker never parks.
 #[tokio::test]
 async fn park_idle_ms_zero_never_parks() {
