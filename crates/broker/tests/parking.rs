@@ -155,7 +155,10 @@ async fn a_connection_quiet_after_connack_parks_without_a_sweep_mqtt_3_12_4_1() 
     wait_parked(&broker, 1).await;
     client.send_raw(&[0xC0, 0x00]).await;
     client
-        .expect_bytes(&[0xD0, 0x00], "[MQTT-3.12.4-1] PINGRESP from a parked connection")
+        .expect_bytes(
+            &[0xD0, 0x00],
+            "[MQTT-3.12.4-1] PINGRESP from a parked connection",
+        )
         .await;
 }
 
