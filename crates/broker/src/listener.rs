@@ -43,15 +43,34 @@ pub async fn run(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let Some(slot) = Slot::take(&permits) else {
             debug!(%peer, "connection limit reached; closing");
             drop(socket);
             continue;
         };
         let _ = socket.set_nodelay(true);
-        // The permit and the tracker's token live as long as the connection, in its
+        // The slot and the tracker's token live as long as the connection, in its
         // boxed state; the task itself is only the connection's future.
-        let held = (permit, tasks.token());
+        let held = (slot, tasks.token());
         tokio::spawn(connection::serve(socket, peer, hub.clone(), held));
+    }
+}
+
+/// A connection's place under the connection limit, given back when it is dropped: what
+/// tokio's `OwnedSemaphorePermit` does, in one word instead of two (every parked connection
+/// holds one).
+struct Slot(Arc<Semaphore>);
+
+impl Slot {
+    /// A place, if the limit leaves one.
+    fn take(permits: &Arc<Semaphore>) -> Option<Slot> {
+        permits.try_acquire().ok()?.forget();
+        Some(Slot(permits.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
     }
 }

@@ -17,7 +17,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
@@ -72,8 +71,9 @@ struct Slots {
     free: Vec<u32>,
     generation: u32,
     parked: usize,
-    /// Keep-alive deadlines of parked connections; stale entries are skipped.
-    deadlines: BinaryHeap<Reverse<(Instant, Key)>>,
+    /// Keep-alive deadlines of parked connections, in milliseconds from `epoch` (16 bytes
+    /// an entry, where an `Instant` alone takes 16); stale entries are skipped.
+    deadlines: BinaryHeap<Reverse<(u64, Key)>>,
     /// Slots whose mailbox woke them.
     woken: Vec<Key>,
 }
@@ -117,6 +117,8 @@ impl Slots {
 pub struct Parking {
     registry: mio::Registry,
     slots: Mutex<Slots>,
+    /// Where deadlines are counted from.
+    epoch: Instant,
     /// Wakes the parking's task: a mailbox woke a slot, or a deadline came first.
     wake: Notify,
 }
@@ -129,20 +131,24 @@ impl std::fmt::Debug for Parking {
     }
 }
 
-/// Wakes a parked connection from its mailbox.
-struct SlotWaker {
+/// What a parked connection leaves with its mailbox to be woken by: its slot in the
+/// parking. (A [`std::task::Waker`] would cost an allocation for every parked connection.)
+pub(crate) struct Ticket {
     parking: Arc<Parking>,
     key: Key,
 }
 
-impl Wake for SlotWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+impl Ticket {
+    /// Resumes the connection (on the parking's task); nothing if it already left.
+    pub(crate) fn wake(self) {
         self.parking.lock().woken.push(self.key);
         self.parking.wake.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket").field("key", &self.key).finish()
     }
 }
 
@@ -153,6 +159,7 @@ impl Parking {
         let parking = Parking {
             registry: poll.registry().try_clone()?,
             slots: Mutex::default(),
+            epoch: now(),
             wake: Notify::new(),
         };
         Ok((Arc::new(parking), poll))
@@ -195,19 +202,38 @@ impl Parking {
             return;
         }
         if let Some(deadline) = deadline {
-            self.lock().deadlines.push(Reverse((deadline, key)));
-            self.wake.notify_one();
+            let at = self.millis(deadline);
+            let mut slots = self.lock();
+            // The task sleeps until the earliest deadline: it needs waking only for an
+            // earlier one (keep-alive deadlines mostly come in order).
+            let earlier = slots
+                .deadlines
+                .peek()
+                .is_none_or(|Reverse((first, _))| at < *first);
+            slots.deadlines.push(Reverse((at, key)));
+            drop(slots);
+            if earlier {
+                self.wake.notify_one();
+            }
         }
-        let waker = Waker::from(Arc::new(SlotWaker {
+        let ticket = Ticket {
             parking: self.clone(),
             key,
-        }));
+        };
         // Something came between the link's last look and now: go back at once. (A signal
-        // sets its bits before it looks for a waker, so one that missed this waker is seen
+        // sets its bits before it looks for a waiter, so one that missed this ticket is seen
         // here.)
-        if mailbox.park(&waker) || mailbox.signals() & !signal::PARK != 0 {
+        if mailbox.park_ticket(ticket).is_err() || mailbox.signals() & !signal::PARK != 0 {
             self.resume(key);
         }
+    }
+
+    /// `at` in milliseconds from the parking's epoch, rounded up: a deadline is never
+    /// resumed early.
+    fn millis(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch);
+        let millis = since.as_millis() + u128::from(since.subsec_nanos() % 1_000_000 != 0);
+        u64::try_from(millis).unwrap_or(u64::MAX)
     }
 
     /// Takes a slot out and runs its connection again (nothing if it already left).
@@ -222,12 +248,13 @@ impl Parking {
     /// Resumes the slots whose mailbox woke them and those whose deadline passed; returns
     /// the next deadline.
     fn resume_due(&self, now: Instant) -> Option<Instant> {
+        let now = now.saturating_duration_since(self.epoch).as_millis();
         let (woken, due, next) = {
             let mut slots = self.lock();
             let woken = std::mem::take(&mut slots.woken);
             let mut due = Vec::new();
             while let Some(Reverse((deadline, key))) = slots.deadlines.peek().copied() {
-                if deadline > now {
+                if u128::from(deadline) > now {
                     break;
                 }
                 slots.deadlines.pop();
@@ -236,7 +263,7 @@ impl Parking {
             let next = slots
                 .deadlines
                 .peek()
-                .map(|Reverse((deadline, _))| *deadline);
+                .map(|Reverse((deadline, _))| self.epoch + Duration::from_millis(*deadline));
             (woken, due, next)
         };
         for key in woken.into_iter().chain(due) {

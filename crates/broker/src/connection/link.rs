@@ -60,7 +60,7 @@ pub(super) struct Link<S, H> {
     /// The connection's number in the registry.
     pub(super) connection: u64,
     /// Held for the connection's life (its slot under the connection limit).
-    _held: H,
+    pub(super) held: H,
 }
 
 impl<S, H> Link<S, H>
@@ -90,7 +90,30 @@ where
             fresh: true,
             keep_alive: None,
             connection,
-            _held: held,
+            held,
+        }
+    }
+
+    /// A parked link resumed over `stream` (`None`: its socket failed on the way back),
+    /// with `conn` holding no work.
+    pub(super) fn resumed(
+        stream: Option<S>,
+        conn: Connection,
+        session: Session,
+        connection: u64,
+        held: H,
+    ) -> Self {
+        Link {
+            stream,
+            conn,
+            session,
+            started: true,
+            unflushed: false,
+            park: false,
+            fresh: false,
+            keep_alive: None,
+            connection,
+            held,
         }
     }
 
