@@ -33,6 +33,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connection;
+mod descriptors;
 pub mod handshake;
 pub mod hub;
 pub mod listener;

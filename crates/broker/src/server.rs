@@ -9,14 +9,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::auth::{Authenticators, CredentialsError};
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
 use crate::parking::{self, Parking};
 use crate::store::{Store, StoreError};
-use crate::{listener, store, sys};
+use crate::{descriptors, listener, store, sys};
 
 /// Why a broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,13 @@ impl Broker {
                 .await
                 .map_err(|source| StartError::Bind { addr, source })?;
             bound.push(socket);
+        }
+        if let Some(first) = bound.first() {
+            // A burst of connections must not wait for the table to grow (see the module).
+            match descriptors::reserve(first, config.limits.max_connections) {
+                Ok(slots) => debug!(slots, "descriptor table grown"),
+                Err(e) => debug!("descriptor table not grown up front: {e}"),
+            }
         }
         let interval = (config.sys_interval > 0).then(|| Duration::from_secs(config.sys_interval));
         let permits = Arc::new(Semaphore::new(config.limits.max_connections));
