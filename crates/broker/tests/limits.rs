@@ -429,3 +429,38 @@ per_version!(
     offline_queue_stops_at_its_limit,
     slow_subscriber_does_not_block_others,
 );
+
+/// Slots in this process's table of file descriptors (`FDSize` in `/proc/self/status`).
+fn descriptor_table_size() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("FDSize:"))
+        .and_then(|size| size.trim().parse().ok())
+        .expect("FDSize in /proc/self/status")
+}
+
+/// `limits.max_connections`: the broker grows the process's descriptor table at start to
+/// what its connections need, so that a burst of them never waits for the kernel to grow
+/// it (in a multi-threaded process every growth waits for an RCU grace period, which held
+/// a burst of 10,000 connections up for a quarter of its time; docs/PERFORMANCE.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_descriptor_table_is_grown_at_start_for_max_connections() {
+    let before = descriptor_table_size();
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    let connections = before * 4;
+    assert!(
+        connections + 64 <= limit,
+        "the open-file limit ({limit}) leaves no room to see the table ({before} slots) grow"
+    );
+    let mut config = config();
+    config.limits.max_connections = connections as usize;
+    let _broker = start(config).await;
+    let after = descriptor_table_size();
+    assert!(
+        after >= connections + 64,
+        "{after} descriptor slots after start, for {connections} connections"
+    );
+}
