@@ -6,10 +6,11 @@
 //! (such as running out of file descriptors) back off instead of spinning. Every socket has
 //! Nagle's algorithm off (`TCP_NODELAY`): MQTT packets are small and answered at once.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,7 +28,7 @@ pub async fn run(
     tasks: TaskTracker,
 ) {
     let mut backoff = Duration::from_millis(5);
-    let inherited = inherit_nodelay(&listener);
+    let inherited = inherits_nodelay(&listener);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -60,10 +61,27 @@ pub async fn run(
     }
 }
 
-/// Sets `TCP_NODELAY` on the listening socket; true where the sockets it accepts inherit
-/// it (Linux), which saves a system call on every connection.
-fn inherit_nodelay(listener: &TcpListener) -> bool {
-    cfg!(target_os = "linux") && rustix::net::sockopt::set_tcp_nodelay(listener, true).is_ok()
+/// A listening socket on `addr` (`SO_REUSEADDR` on Unix, as tokio's `TcpListener::bind`),
+/// with `TCP_NODELAY` set before it listens: on Linux the sockets it accepts inherit it, which
+/// saves a system call on every connection. (Set after `listen`, a connection whose handshake
+/// completed in between would keep Nagle's algorithm.)
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    // Not every system takes it on a listening socket; `run` then sets it on each.
+    let _ = socket.set_nodelay(true);
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// True where the sockets `listener` accepts come with `TCP_NODELAY` already (Linux, when
+/// [`bind`] could set it).
+fn inherits_nodelay(listener: &TcpListener) -> bool {
+    cfg!(target_os = "linux") && rustix::net::sockopt::tcp_nodelay(listener).unwrap_or(false)
 }
 
 /// A connection's place under the connection limit, given back when it is dropped: what
@@ -87,18 +105,19 @@ impl Drop for Slot {
 
 #[cfg(test)]
 mod tests {
-    /// A socket accepted from a listener with `TCP_NODELAY` has it too, without its own
-    /// system call (on Linux).
+    /// A socket accepted from a listener made by `bind` has `TCP_NODELAY`, also when its
+    /// client connected before anything else was done with the listener.
     #[tokio::test]
-    async fn accepted_sockets_inherit_nodelay() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        assert_eq!(super::inherit_nodelay(&listener), cfg!(target_os = "linux"));
+    async fn accepted_sockets_have_nodelay() {
+        let listener = super::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
         let address = listener.local_addr().expect("address");
         let _client = tokio::net::TcpStream::connect(address)
             .await
             .expect("connect");
+        assert_eq!(
+            super::inherits_nodelay(&listener),
+            cfg!(target_os = "linux")
+        );
         let (accepted, _) = listener.accept().await.expect("accept");
         if cfg!(target_os = "linux") {
             assert!(accepted.nodelay().expect("TCP_NODELAY"), "not inherited");

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -56,9 +55,8 @@ impl Broker {
         let mut bound = Vec::new();
         for listener in &config.listeners {
             let addr = listener.addr();
-            let socket = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
+            let socket =
+                crate::listener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
             bound.push(socket);
         }
         if let Some(first) = bound.first() {
