@@ -16,8 +16,14 @@ use tern_codec::{
 
 use crate::message::Message;
 
-/// Layout version of every record this code writes.
-const LAYOUT: u8 = 1;
+/// Layout version of every record this code writes. Layout 2 marks an optional string with
+/// a presence byte; layout 1 marked a missing one by the length 65,535, which a string of
+/// exactly that length (a client identifier or a `$share` filter may be one) could not be
+/// told from.
+const LAYOUT: u8 = 2;
+
+/// The oldest layout this code reads.
+const OLDEST: u8 = 1;
 
 /// A record that cannot be read back.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -84,10 +90,14 @@ fn read_publish(what: &'static str, buf: &mut Bytes) -> Result<Publish, RecordEr
     }
 }
 
-fn version(what: &'static str, buf: &mut Bytes) -> Result<(), RecordError> {
+/// Reads a record's layout version: one this code reads, or an error naming it.
+fn version(what: &'static str, buf: &mut Bytes) -> Result<u8, RecordError> {
     match buf.has_remaining().then(|| buf.get_u8()) {
-        Some(LAYOUT) => Ok(()),
-        Some(v) => Err(bad(what, format!("layout {v}, this Tern reads {LAYOUT}"))),
+        Some(v) if (OLDEST..=LAYOUT).contains(&v) => Ok(v),
+        Some(v) => Err(bad(
+            what,
+            format!("layout {v}, this Tern reads {OLDEST} to {LAYOUT}"),
+        )),
         None => Err(bad(what, "empty")),
     }
 }
@@ -99,20 +109,36 @@ pub(super) fn need(what: &'static str, buf: &Bytes, n: usize) -> Result<(), Reco
     Ok(())
 }
 
+/// Appends an optional string of at most 65,535 bytes (an MQTT string): a presence byte,
+/// then its length and bytes.
 pub(super) fn put_str(out: &mut BytesMut, s: Option<&str>) {
     match s {
         Some(s) => {
+            out.put_u8(1);
             out.put_u16(s.len() as u16);
             out.put_slice(s.as_bytes());
         }
-        None => out.put_u16(u16::MAX),
+        None => out.put_u8(0),
     }
 }
 
-pub(super) fn get_str(what: &'static str, buf: &mut Bytes) -> Result<Option<String>, RecordError> {
+/// Reads an optional string written by [`put_str`] in a record of `layout`.
+pub(super) fn get_str(
+    what: &'static str,
+    buf: &mut Bytes,
+    layout: u8,
+) -> Result<Option<String>, RecordError> {
+    if layout >= 2 {
+        need(what, buf, 1)?;
+        match buf.get_u8() {
+            0 => return Ok(None),
+            1 => {}
+            _ => return Err(bad(what, "bad string mark")),
+        }
+    }
     need(what, buf, 2)?;
     let len = buf.get_u16();
-    if len == u16::MAX {
+    if layout == 1 && len == u16::MAX {
         return Ok(None);
     }
     need(what, buf, usize::from(len))?;
@@ -151,11 +177,11 @@ pub(super) fn put_message(out: &mut BytesMut, message: &Message, received_wall: 
 pub(super) fn decode_message(bytes: &[u8]) -> Result<(Message, u64), RecordError> {
     const WHAT: &str = "message";
     let mut buf = Bytes::copy_from_slice(bytes);
-    version(WHAT, &mut buf)?;
+    let layout = version(WHAT, &mut buf)?;
     need(WHAT, &buf, 16)?;
     let id = buf.get_u64();
     let received = buf.get_u64();
-    let origin = get_str(WHAT, &mut buf)?.map(Arc::from);
+    let origin = get_str(WHAT, &mut buf, layout)?.map(Arc::from);
     let publish = read_publish(WHAT, &mut buf)?;
     let mut message = Message::detached(
         &publish.topic,
@@ -271,7 +297,7 @@ pub(super) fn decode_entry(bytes: &[u8]) -> Result<Entry, RecordError> {
 /// Reads an entry record from the front of `buf`.
 pub(super) fn get_entry(buf: &mut Bytes) -> Result<Entry, RecordError> {
     const WHAT: &str = "queued delivery";
-    version(WHAT, buf)?;
+    let layout = version(WHAT, buf)?;
     need(WHAT, buf, 14)?;
     let message = buf.get_u64();
     let flags = buf.get_u8();
@@ -282,7 +308,7 @@ pub(super) fn get_entry(buf: &mut Bytes) -> Result<Entry, RecordError> {
     let subscription_ids = (0..n)
         .filter_map(|_| NonZeroU32::new(buf.get_u32()))
         .collect();
-    let shared = get_str(WHAT, buf)?;
+    let shared = get_str(WHAT, buf, layout)?;
     Ok(Entry {
         message,
         qos,
@@ -479,8 +505,70 @@ mod tests {
         let mut bytes = encode_subscription(SubscriptionOptions::default(), None);
         bytes[0] = LAYOUT + 1;
         let error = decode_subscription("t", &bytes).unwrap_err();
-        assert!(error.to_string().contains("layout 2"), "{error}");
+        let newer = format!("layout {}", LAYOUT + 1);
+        assert!(error.to_string().contains(&newer), "{error}");
         assert!(decode_entry(&[]).is_err());
         assert!(decode_message(&[LAYOUT, 0, 0]).is_err());
+    }
+
+    /// An optional string of exactly 65,535 bytes (the longest MQTT string) reads back as
+    /// itself: in layout 1 its length was the mark of a missing one.
+    #[test]
+    fn a_string_of_65535_bytes_reads_back_as_itself() {
+        let longest = "s".repeat(usize::from(u16::MAX));
+        let mut message = Message::detached(
+            &"t".try_into().unwrap(),
+            b"p",
+            QoS::AtLeastOnce,
+            false,
+            Default::default(),
+            Some(longest.as_str().into()),
+            crate::clock::now(),
+        );
+        message.id = 1;
+        let (back, _) = decode_message(&encode_message(&message, 0)).unwrap();
+        assert_eq!(back.origin.as_deref(), Some(longest.as_str()));
+        let entry = Entry {
+            message: 1,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: vec![],
+            shared: Some(longest.clone()),
+            stage: EntryStage::Queued,
+        };
+        assert_eq!(decode_entry(&encode_entry(&entry)).unwrap(), entry);
+        let none = Entry {
+            shared: None,
+            ..entry
+        };
+        assert_eq!(decode_entry(&encode_entry(&none)).unwrap(), none);
+    }
+
+    /// Records a Tern of layout 1 wrote read back: a missing string was the length 65,535.
+    #[test]
+    fn layout_1_records_read_back() {
+        let mut old = BytesMut::new();
+        old.put_u8(1);
+        old.put_u64(7); // message
+        old.put_u8(u8::from(QoS::AtLeastOnce));
+        old.put_u8(1); // stage: published, packet identifier 5
+        old.put_u16(5);
+        old.put_u16(0); // no subscription identifiers
+        old.put_u16(u16::MAX); // no `$share` filter
+        let entry = decode_entry(&old).unwrap();
+        assert_eq!(entry.message, 7);
+        assert_eq!(entry.shared, None);
+        assert_eq!(
+            entry.stage,
+            EntryStage::Published(PacketId::new(5).unwrap())
+        );
+        let mut shared = old.clone();
+        shared.truncate(shared.len() - 2);
+        shared.put_u16(3);
+        shared.put_slice(b"$sh");
+        assert_eq!(
+            decode_entry(&shared).unwrap().shared.as_deref(),
+            Some("$sh")
+        );
     }
 }
