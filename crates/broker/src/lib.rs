@@ -27,13 +27,14 @@
 //! - [`problem`]: Reason Strings on refusals, as the client's CONNECT allows.
 //! - [`registry`]: sessions by client identifier; takeover, resumption, expiry.
 //! - [`sys`]: `$SYS/broker/...` topics; [`metrics`]: the counters behind them.
-//! - [`clock`]: the one place the broker reads the time.
+//! - [`clock`]: the one place the broker reads the time; [`descriptors`]: the descriptor
+//!   table grown at start.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod connection;
-mod descriptors;
+pub mod descriptors;
 pub mod handshake;
 pub mod hub;
 pub mod listener;

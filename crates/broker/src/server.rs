@@ -59,12 +59,10 @@ impl Broker {
                 crate::listener::bind(addr).map_err(|source| StartError::Bind { addr, source })?;
             bound.push(socket);
         }
-        if let Some(first) = bound.first() {
-            // A burst of connections must not wait for the table to grow (see the module).
-            match descriptors::reserve(first, config.limits.max_connections) {
-                Ok(slots) => debug!(slots, "descriptor table grown"),
-                Err(e) => debug!("descriptor table not grown up front: {e}"),
-            }
+        // A burst of connections must not wait for the table to grow (see the module).
+        match descriptors::reserve(config.limits.max_connections) {
+            Ok(slots) => debug!(slots, "descriptor table grown"),
+            Err(e) => debug!("descriptor table not grown up front: {e}"),
         }
         let interval = (config.sys_interval > 0).then(|| Duration::from_secs(config.sys_interval));
         let permits = Arc::new(Semaphore::new(config.limits.max_connections));

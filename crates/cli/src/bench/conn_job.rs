@@ -45,6 +45,9 @@ impl ConnArgs {
 /// Runs `tern bench conn`.
 pub(crate) async fn run(args: ConnArgs) -> Result<(), Failure> {
     let (dialer, options) = args.common.resolve(1000).await?;
+    // Connecting must not wait for the kernel to grow the descriptor table on the way
+    // (it waits for an RCU grace period at each doubling in a multi-threaded process).
+    let _ = tern_broker::descriptors::reserve(options.count);
     let dialer = Arc::new(dialer);
     let keep_alive = dialer.session.keep_alive;
     let stats = Arc::new(Stats::default());
