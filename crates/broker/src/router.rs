@@ -297,6 +297,10 @@ fn remove_from(list: &mut Vec<Subscriber>, owned: impl Fn(&Subscriber) -> bool) 
 /// Merges overlapping subscriptions of one client into one target: one copy at the highest
 /// granted QoS, with every subscription identifier (MQTT 5.0 §3.3.4). A shared subscription
 /// is its own target: it never merges with the client's other subscriptions.
+///
+/// A session is its mailbox, so subscriptions are grouped by the mailbox's address: a
+/// comparison of two words, where comparing client identifiers cost a `memcmp` per pair
+/// (5 % of the broker's time in a fan-out to 50). Targets come in no particular order.
 fn merge(found: Vec<Found<'_>>) -> Vec<Target> {
     // The common case, one subscriber: nothing to merge.
     if let [(s, shared)] = found[..] {
@@ -304,11 +308,11 @@ fn merge(found: Vec<Found<'_>>) -> Vec<Target> {
     }
     let (mut ordinary, shared): (Vec<_>, Vec<_>) =
         found.into_iter().partition(|(_, shared)| shared.is_none());
-    ordinary.sort_by(|a, b| a.0.client.cmp(&b.0.client));
+    ordinary.sort_unstable_by_key(|(s, _)| Arc::as_ptr(&s.mailbox));
     let mut targets: Vec<Target> = Vec::with_capacity(ordinary.len() + shared.len());
     for (s, _) in ordinary {
         match targets.last_mut() {
-            Some(t) if t.client == s.client => {
+            Some(t) if Arc::ptr_eq(&t.mailbox, &s.mailbox) => {
                 t.qos = t.qos.max(s.options.qos);
                 t.no_local &= s.options.no_local;
                 t.retain_as_published |= s.options.retain_as_published;
@@ -340,8 +344,22 @@ type Found<'a> = (&'a Subscriber, Option<&'a TopicFilter>);
 mod tests {
     use super::*;
 
+    /// Subscribes a new session of `client`; returns its mailbox.
     fn sub(router: &Router, client: &str, filter: &str, qos: QoS, id: Option<u32>) -> Arc<Mailbox> {
         let mailbox = Arc::new(Mailbox::new());
+        sub_again(router, &mailbox, client, filter, qos, id);
+        mailbox
+    }
+
+    /// Subscribes the session whose mailbox is `mailbox` once more.
+    fn sub_again(
+        router: &Router,
+        mailbox: &Arc<Mailbox>,
+        client: &str,
+        filter: &str,
+        qos: QoS,
+        id: Option<u32>,
+    ) {
         router.subscribe(
             &TopicFilter::try_from(filter).unwrap(),
             Subscriber {
@@ -351,15 +369,17 @@ mod tests {
                 id: id.and_then(NonZeroU32::new),
             },
         );
-        mailbox
     }
 
+    /// The clients `topic` reaches, by name (targets come in no particular order).
     fn clients(router: &Router, topic: &str) -> Vec<String> {
-        router
+        let mut clients: Vec<String> = router
             .matches(topic)
             .iter()
             .map(|t| t.client.to_string())
-            .collect()
+            .collect();
+        clients.sort();
+        clients
     }
 
     #[test]
@@ -380,9 +400,14 @@ mod tests {
     #[test]
     fn overlapping_subscriptions_merge_at_highest_qos() {
         let r = Router::new();
-        sub(&r, "a", "x/+", QoS::AtMostOnce, Some(1));
-        sub(&r, "a", "x/#", QoS::ExactlyOnce, Some(2));
-        let targets = r.matches("x/y");
+        let a = sub(&r, "a", "x/+", QoS::AtMostOnce, Some(1));
+        sub_again(&r, &a, "a", "x/#", QoS::ExactlyOnce, Some(2));
+        sub(&r, "b", "x/y", QoS::AtMostOnce, None);
+        let targets: Vec<Target> = r
+            .matches("x/y")
+            .into_iter()
+            .filter(|t| &*t.client == "a")
+            .collect();
         assert_eq!(targets.len(), 1);
         assert_eq!(targets[0].qos, QoS::ExactlyOnce);
         assert_eq!(targets[0].subscription_ids.len(), 2);
