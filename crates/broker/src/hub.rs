@@ -119,28 +119,30 @@ impl Hub {
             }
         }
         let limits = self.queue_limits();
-        for target in self.router.matches(message.topic.as_str()) {
-            if target.no_local && message.origin.as_deref() == Some(&*target.client) {
-                continue;
-            }
-            let delivery = Delivery {
-                message: message.clone(),
-                qos: message.qos.min(target.qos),
-                retain: message.retain && target.retain_as_published,
-                subscription_ids: target.subscription_ids,
-                shared: target.shared,
-                stored: None,
-            };
-            if !waiting.is_empty() {
-                waiting.push_back((target.mailbox, delivery));
-                continue;
-            }
-            let stored = target.mailbox.is_persistent() && delivery.qos != QoS::AtMostOnce;
-            match target.mailbox.try_push(delivery, limits) {
-                Ok(pushed) => durable |= self.count(pushed, stored),
-                Err(delivery) => waiting.push_back((target.mailbox, delivery)),
-            }
-        }
+        // Under the router's read lock: a push takes only its mailbox's lock.
+        self.router
+            .for_each_match(message.topic.as_str(), |target| {
+                if target.no_local && message.origin.as_deref() == Some(&**target.client) {
+                    return;
+                }
+                let delivery = Delivery {
+                    message: message.clone(),
+                    qos: message.qos.min(target.qos),
+                    retain: message.retain && target.retain_as_published,
+                    subscription_ids: target.subscription_ids,
+                    shared: target.shared.cloned(),
+                    stored: None,
+                };
+                if !waiting.is_empty() {
+                    waiting.push_back((target.mailbox.clone(), delivery));
+                    return;
+                }
+                let stored = target.mailbox.is_persistent() && delivery.qos != QoS::AtMostOnce;
+                match target.mailbox.try_push(delivery, limits) {
+                    Ok(pushed) => durable |= self.count(pushed, stored),
+                    Err(delivery) => waiting.push_back((target.mailbox.clone(), delivery)),
+                }
+            });
         durable
     }
 

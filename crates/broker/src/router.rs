@@ -55,6 +55,41 @@ pub struct Target {
     pub shared: Option<TopicFilter>,
 }
 
+/// A subscriber that a topic matched, borrowed from the tree while [`Router::for_each_match`]
+/// holds its read lock: a [`Target`] without the two reference counts.
+#[derive(Debug)]
+pub struct Match<'a> {
+    /// The session's client identifier.
+    pub client: &'a Arc<str>,
+    /// Its mailbox.
+    pub mailbox: &'a Arc<Mailbox>,
+    /// Highest granted QoS over the matching subscriptions.
+    pub qos: QoS,
+    /// No Local, if every matching subscription asked for it.
+    pub no_local: bool,
+    /// Retain As Published, if any matching subscription asked for it.
+    pub retain_as_published: bool,
+    /// Identifiers of every matching subscription that has one.
+    pub subscription_ids: Vec<NonZeroU32>,
+    /// The `$share/...` filter when the target was picked from a shared group.
+    pub shared: Option<&'a TopicFilter>,
+}
+
+impl Match<'_> {
+    /// The match, owning what it borrowed.
+    pub fn to_target(&self) -> Target {
+        Target {
+            client: self.client.clone(),
+            mailbox: self.mailbox.clone(),
+            qos: self.qos,
+            no_local: self.no_local,
+            retain_as_published: self.retain_as_published,
+            subscription_ids: self.subscription_ids.clone(),
+            shared: self.shared.cloned(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct SharedGroup {
     /// The whole `$share/{group}/{filter}`, for deliveries to say where they came from.
@@ -139,7 +174,8 @@ impl Router {
             node = node.children.get(level)?;
         }
         let group = node.shared.get(group_name)?;
-        self.pick(group).map(|s| target(s, Some(&group.filter)))
+        self.pick(group)
+            .map(|s| matched(s, Some(&group.filter)).to_target())
     }
 
     /// Number of subscriptions held.
@@ -240,14 +276,22 @@ impl Router {
         }
     }
 
-    /// Every subscriber `topic` reaches, one entry per client.
+    /// Every subscriber `topic` reaches, one entry per session.
     pub fn matches(&self, topic: &str) -> Vec<Target> {
+        let mut targets = Vec::new();
+        self.for_each_match(topic, |m| targets.push(m.to_target()));
+        targets
+    }
+
+    /// Calls `visit` for every subscriber `topic` reaches, one call per session, under the
+    /// tree's read lock (so `visit` must not subscribe or unsubscribe).
+    pub fn for_each_match(&self, topic: &str, visit: impl FnMut(Match<'_>)) {
         let mut found: Vec<Found<'_>> = Vec::new();
         let root = self.root.read().unwrap_or_else(|e| e.into_inner());
         let levels: Vec<&str> = topic.split('/').collect();
         let dollar = topic.starts_with('$');
         self.collect(&root, &levels, dollar, &mut found);
-        merge(found)
+        merge(found, visit);
     }
 }
 
@@ -301,39 +345,45 @@ fn remove_from(list: &mut Vec<Subscriber>, owned: impl Fn(&Subscriber) -> bool) 
 /// A session is its mailbox, so subscriptions are grouped by the mailbox's address: a
 /// comparison of two words, where comparing client identifiers cost a `memcmp` per pair
 /// (5 % of the broker's time in a fan-out to 50). Targets come in no particular order.
-fn merge(found: Vec<Found<'_>>) -> Vec<Target> {
+fn merge<'a>(mut found: Vec<Found<'a>>, mut visit: impl FnMut(Match<'a>)) {
     // The common case, one subscriber: nothing to merge.
     if let [(s, shared)] = found[..] {
-        return vec![target(s, shared)];
+        return visit(matched(s, shared));
     }
-    let (mut ordinary, shared): (Vec<_>, Vec<_>) =
-        found.into_iter().partition(|(_, shared)| shared.is_none());
-    ordinary.sort_unstable_by_key(|(s, _)| Arc::as_ptr(&s.mailbox));
-    let mut targets: Vec<Target> = Vec::with_capacity(ordinary.len() + shared.len());
-    for (s, _) in ordinary {
-        match targets.last_mut() {
-            Some(t) if Arc::ptr_eq(&t.mailbox, &s.mailbox) => {
-                t.qos = t.qos.max(s.options.qos);
-                t.no_local &= s.options.no_local;
-                t.retain_as_published |= s.options.retain_as_published;
-                t.subscription_ids.extend(s.id);
+    // Ordinary subscriptions first, grouped by session; shared ones after, each its own.
+    found.sort_unstable_by_key(|(s, shared)| (shared.is_some(), Arc::as_ptr(&s.mailbox)));
+    let mut pending: Option<Match<'a>> = None;
+    for (s, shared) in found {
+        match &mut pending {
+            Some(m)
+                if shared.is_none() && m.shared.is_none() && Arc::ptr_eq(m.mailbox, &s.mailbox) =>
+            {
+                m.qos = m.qos.max(s.options.qos);
+                m.no_local &= s.options.no_local;
+                m.retain_as_published |= s.options.retain_as_published;
+                m.subscription_ids.extend(s.id);
             }
-            _ => targets.push(target(s, None)),
+            _ => {
+                if let Some(done) = pending.replace(matched(s, shared)) {
+                    visit(done);
+                }
+            }
         }
     }
-    targets.extend(shared.into_iter().map(|(s, filter)| target(s, filter)));
-    targets
+    if let Some(done) = pending {
+        visit(done);
+    }
 }
 
-fn target(s: &Subscriber, shared: Option<&TopicFilter>) -> Target {
-    Target {
-        client: s.client.clone(),
-        mailbox: s.mailbox.clone(),
+fn matched<'a>(s: &'a Subscriber, shared: Option<&'a TopicFilter>) -> Match<'a> {
+    Match {
+        client: &s.client,
+        mailbox: &s.mailbox,
         qos: s.options.qos,
         no_local: s.options.no_local,
         retain_as_published: s.options.retain_as_published,
         subscription_ids: s.id.into_iter().collect(),
-        shared: shared.cloned(),
+        shared,
     }
 }
 
