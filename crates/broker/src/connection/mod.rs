@@ -380,7 +380,10 @@ where
             true
         }
     };
-    conn.stop_waiting();
+    match end {
+        End::Shutdown => conn.stop_waiting(),
+        _ => conn.finish_waiting(&client_id).await,
+    }
     if let Some(stream) = stream {
         if !matches!(end, End::Socket(_)) {
             conn.end_step(session);

@@ -177,8 +177,26 @@ impl Connection {
         }
     }
 
-    /// As the connection ends, queues what still waits without waiting more (dropping
-    /// what does not fit): the messages were routed before the publisher went away.
+    /// As the connection ends, queues what still waits as its subscribers make room, under
+    /// the same `limits.publish_wait` as while it ran: the messages came before the client
+    /// went away (its DISCONNECT read in the same batch as its last PUBLISHes, say), so
+    /// they are delivered, not dropped because the connection ended.
+    pub(super) async fn finish_waiting(&mut self, client_id: &str) {
+        loop {
+            self.retry_waiting(client_id);
+            let Some((mailbox, _)) = self.work.as_ref().and_then(|work| work.waiting.front())
+            else {
+                return;
+            };
+            let mailbox = mailbox.clone();
+            mailbox
+                .wait_for_room(std::time::Duration::from_millis(100))
+                .await;
+        }
+    }
+
+    /// As the broker shuts down, queues what still waits without waiting more (dropping
+    /// what does not fit): the messages were routed before the connection ended.
     pub(super) fn stop_waiting(&mut self) {
         let Some(work) = self.work.as_mut() else {
             return;
