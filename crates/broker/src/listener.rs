@@ -123,4 +123,14 @@ mod tests {
             assert!(accepted.nodelay().expect("TCP_NODELAY"), "not inherited");
         }
     }
+
+    /// A connection's slot under the limit is one word: every parked connection holds one,
+    /// and `Resting` fits its 256-byte allocation only so (tokio's permit takes two).
+    #[test]
+    fn a_slot_is_one_word() {
+        assert_eq!(
+            std::mem::size_of::<super::Slot>(),
+            std::mem::size_of::<usize>()
+        );
+    }
 }
