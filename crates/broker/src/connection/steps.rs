@@ -52,6 +52,9 @@ pub(super) struct Work {
     pub(super) rbuf: BytesMut,
     /// Set when the last read filled the read buffer: more is probably waiting.
     pub(super) read_more: bool,
+    /// How much the read buffer grows by when it runs short (0: the first step); doubled
+    /// by reads that fill it, halved by reads that use little of it.
+    pub(super) read_chunk: usize,
     /// Routed deliveries waiting for room in full subscriber queues, in order.
     pub(super) waiting: VecDeque<Waiting>,
     /// When the first waiting delivery last made progress.
