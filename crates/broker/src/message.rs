@@ -45,7 +45,7 @@ impl Message {
         received_at: Instant,
     ) -> Message {
         let mut buf = BytesMut::with_capacity(topic.len() + payload.len());
-        buf.extend_from_slice(topic.as_str().as_bytes());
+        buf.extend_from_slice(topic.as_bytes());
         buf.extend_from_slice(payload);
         let mut all = buf.freeze();
         let payload = all.split_off(topic.len());

@@ -186,7 +186,7 @@ impl Printer {
                 out.extend_from_slice(payload);
             }
             Style::Verbose => {
-                out.extend_from_slice(message.topic.as_str().as_bytes());
+                out.extend_from_slice(message.topic.as_bytes());
                 if payload.is_empty() {
                     if !self.eol {
                         return Vec::new();
@@ -240,7 +240,7 @@ impl Printer {
                 None => blank(out, spec.pad),
             },
             'C' => match &p.content_type {
-                Some(ct) => string(out, spec, ct.as_str().as_bytes()),
+                Some(ct) => string(out, spec, ct.as_bytes()),
                 None => blank(out, b' '),
             },
             'D' => {
@@ -282,9 +282,9 @@ impl Printer {
                     if i > 0 {
                         out.push(b' ');
                     }
-                    out.extend_from_slice(pair.name.as_str().as_bytes());
+                    out.extend_from_slice(pair.name.as_bytes());
                     out.push(b':');
-                    out.extend_from_slice(pair.value.as_str().as_bytes());
+                    out.extend_from_slice(pair.value.as_bytes());
                 }
             }
             'p' => payload(out, spec, &message.payload, None),
@@ -293,7 +293,7 @@ impl Printer {
             'q' => out.push(b'0' + u8::from(message.qos)),
             'R' => {
                 if let Some(topic) = &p.response_topic {
-                    string(out, spec, topic.as_str().as_bytes());
+                    string(out, spec, topic.as_bytes());
                 }
             }
             'r' => out.push(if message.retain { b'1' } else { b'0' }),
@@ -301,7 +301,7 @@ impl Printer {
                 Some(id) => int(out, spec, id.get().into()),
                 None => blank(out, spec.pad),
             },
-            't' => string(out, spec, message.topic.as_str().as_bytes()),
+            't' => string(out, spec, message.topic.as_bytes()),
             'U' => out.extend_from_slice(
                 format!("{}.{:09}", now.timestamp(), now.timestamp_subsec_nanos()).as_bytes(),
             ),

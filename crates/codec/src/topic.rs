@@ -56,6 +56,11 @@ impl TopicName {
         &self.0
     }
 
+    /// The name's UTF-8 bytes, as encoded (no second validation, unlike `as_str`).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -129,6 +134,11 @@ impl TopicFilter {
     /// The whole filter as a string value.
     pub fn as_mqtt_str(&self) -> &MqttString {
         &self.full
+    }
+
+    /// The whole filter's UTF-8 bytes, as encoded (no second validation, unlike `as_str`).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.full.as_bytes()
     }
 
     /// The part that is matched against topic names (after `$share/{group}/`).

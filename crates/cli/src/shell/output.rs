@@ -78,7 +78,7 @@ impl Output {
             Output::Script { .. } => {
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout
-                    .write_all(message.topic.as_str().as_bytes())
+                    .write_all(message.topic.as_bytes())
                     .and_then(|()| stdout.write_all(b" "))
                     .and_then(|()| stdout.write_all(&message.payload))
                     .and_then(|()| stdout.write_all(b"\n"))

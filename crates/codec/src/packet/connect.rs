@@ -175,7 +175,7 @@ impl Connect {
             if v5 {
                 len += will.properties.encoded_len();
             }
-            len += binary_len(will.topic.as_str().as_bytes()) + binary_len(&will.payload);
+            len += binary_len(will.topic.as_bytes()) + binary_len(&will.payload);
         }
         if let Some(username) = &self.username {
             len += binary_len(username.as_bytes());
@@ -200,7 +200,7 @@ impl Connect {
             if v5 {
                 will.properties.encode(buf);
             }
-            put_binary(buf, will.topic.as_str().as_bytes());
+            put_binary(buf, will.topic.as_bytes());
             put_binary(buf, &will.payload);
         }
         if let Some(username) = &self.username {

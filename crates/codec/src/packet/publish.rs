@@ -99,7 +99,7 @@ impl Publish {
     }
 
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> usize {
-        let mut len = binary_len(self.topic.as_str().as_bytes()) + self.payload.len();
+        let mut len = binary_len(self.topic.as_bytes()) + self.payload.len();
         if self.qos != QoS::AtMostOnce {
             len += 2;
         }
@@ -110,7 +110,7 @@ impl Publish {
     }
 
     pub(crate) fn encode_body(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
-        put_binary(buf, self.topic.as_str().as_bytes());
+        put_binary(buf, self.topic.as_bytes());
         if self.qos != QoS::AtMostOnce {
             buf.put_u16(self.packet_id.map_or(0, PacketId::get));
         }

@@ -134,7 +134,7 @@ impl Subscribe {
             len += self.properties.encoded_len();
         }
         for (filter, _) in &self.filters {
-            len += binary_len(filter.as_str().as_bytes()) + 1;
+            len += binary_len(filter.as_bytes()) + 1;
         }
         len
     }
@@ -145,7 +145,7 @@ impl Subscribe {
             self.properties.encode(buf);
         }
         for (filter, options) in &self.filters {
-            put_binary(buf, filter.as_str().as_bytes());
+            put_binary(buf, filter.as_bytes());
             buf.put_u8(options.encode(version));
         }
     }

@@ -55,7 +55,7 @@ impl Unsubscribe {
             + self
                 .filters
                 .iter()
-                .map(|f| binary_len(f.as_str().as_bytes()))
+                .map(|f| binary_len(f.as_bytes()))
                 .sum::<usize>()
     }
 
@@ -65,7 +65,7 @@ impl Unsubscribe {
             self.properties.encode(buf);
         }
         for filter in &self.filters {
-            put_binary(buf, filter.as_str().as_bytes());
+            put_binary(buf, filter.as_bytes());
         }
     }
 }
