@@ -59,6 +59,12 @@ pub struct SessionState {
     pub awaiting_pubrel: BTreeSet<u16>,
     /// The next packet identifier to try.
     pub next_packet_id: PacketId,
+    /// Identifiers from `next_packet_id` up to this one (excluded) are known to be free: no
+    /// message in flight had one when they were last looked for, and since then only
+    /// [`SessionState::allocate_packet_id`] has added to `inflight`, below them. 0: unknown.
+    /// Anything else that fills `inflight` must leave it at 0, as a new state does. (A
+    /// `u16`, so 65,535 itself is always looked for: the state stays within its chunk.)
+    free_below: u16,
     /// Session Expiry Interval in seconds: 0 ends the session with the connection.
     pub expiry_interval: u32,
     /// Messages waiting to be sent.
@@ -74,6 +80,7 @@ impl SessionState {
             inflight: VecDeque::new(),
             awaiting_pubrel: BTreeSet::new(),
             next_packet_id: PacketId::default(),
+            free_below: 0,
             expiry_interval,
             mailbox: Arc::new(Mailbox::new()),
         }
@@ -109,14 +116,113 @@ impl SessionState {
         }
     }
 
-    /// A packet identifier not used by any in-flight message.
+    /// A packet identifier not used by any in-flight message [MQTT-2.2.1-3]. Identifiers
+    /// are handed out in turn, so one look through the window tells which of the next ones
+    /// are free too: a full window is looked through once per run of free identifiers, not
+    /// once per message.
     pub fn allocate_packet_id(&mut self) -> PacketId {
         loop {
             let id = self.next_packet_id;
+            let free = id.get() < self.free_below || self.look_for(id);
             self.next_packet_id = id.next();
-            if !self.inflight.iter().any(|m| m.packet_id == id) {
+            if self.next_packet_id.get() < id.get() {
+                // Wrapped round to 1: what lies below was never looked at.
+                self.free_below = 0;
+            }
+            if free {
                 return id;
             }
         }
+    }
+
+    /// True if no message in flight uses `id`; then also notes the identifiers after it
+    /// up to the next one in use as free.
+    fn look_for(&mut self, id: PacketId) -> bool {
+        let mut next_used = u16::MAX;
+        for m in &self.inflight {
+            let used = m.packet_id.get();
+            if used == id.get() {
+                return false;
+            }
+            if used > id.get() {
+                next_used = next_used.min(used);
+            }
+        }
+        self.free_below = next_used;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tern_codec::QoS;
+
+    use super::*;
+    use crate::message::Message;
+
+    fn in_flight(state: &mut SessionState, packet_id: u16) {
+        let message = Message::detached(
+            &"t".try_into().expect("topic"),
+            b"m",
+            QoS::AtLeastOnce,
+            false,
+            Default::default(),
+            None,
+            crate::clock::now(),
+        );
+        state.inflight.push_back(Inflight {
+            packet_id: PacketId::new(packet_id).expect("non-zero"),
+            delivery: Delivery {
+                message: Arc::new(message),
+                qos: QoS::AtLeastOnce,
+                retain: false,
+                subscription_ids: Vec::new(),
+                shared: None,
+                stored: None,
+            },
+            stage: Stage::Published,
+        });
+    }
+
+    fn next(state: &mut SessionState) -> u16 {
+        state.allocate_packet_id().get()
+    }
+
+    /// A window restored from the store holds identifiers the counter never handed out: the
+    /// first look finds the free run before them, and the next look steps over them
+    /// [MQTT-2.2.1-3].
+    #[test]
+    fn identifiers_in_flight_are_skipped_2_2_1_3() {
+        let mut state = SessionState::new("c".into(), 0);
+        in_flight(&mut state, 3);
+        in_flight(&mut state, 4);
+        let handed: Vec<u16> = (0..4).map(|_| next(&mut state)).collect();
+        assert_eq!(handed, [1, 2, 5, 6]);
+    }
+
+    /// Handed-out identifiers stay in flight while the counter moves on; one freed by its
+    /// acknowledgement is handed out again only when the counter comes round to it.
+    #[test]
+    fn a_freed_identifier_is_reused_in_turn() {
+        let mut state = SessionState::new("c".into(), 0);
+        for expected in 1..=3 {
+            let id = next(&mut state);
+            assert_eq!(id, expected);
+            in_flight(&mut state, id);
+        }
+        state.inflight.remove(1); // 2 acknowledged
+        assert_eq!(next(&mut state), 4);
+    }
+
+    /// After 65,535 the counter wraps to 1: identifiers below where it last looked were
+    /// never looked at, so a message still in flight under 1 is not handed 1 again.
+    #[test]
+    fn the_counter_wrapping_round_looks_again_2_2_1_3() {
+        let mut state = SessionState::new("c".into(), 0);
+        in_flight(&mut state, 1);
+        state.next_packet_id = PacketId::new(65_534).expect("non-zero");
+        assert_eq!(next(&mut state), 65_534);
+        assert_eq!(next(&mut state), 65_535);
+        assert_eq!(next(&mut state), 2, "1 is still in flight");
     }
 }

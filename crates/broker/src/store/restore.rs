@@ -57,12 +57,12 @@ fn restore_session(
         }
     }
     let mailbox = Arc::new(Mailbox::restored(journal, queued, next_seq));
-    let mut state = SessionState {
-        inflight,
-        awaiting_pubrel: session.awaiting_pubrel,
-        mailbox,
-        ..SessionState::new(session.client_id, record.expiry_interval)
-    };
+    // A new state knows of no free packet identifiers, so the restored window is looked
+    // through before the first one is handed out.
+    let mut state = SessionState::new(session.client_id, record.expiry_interval);
+    state.inflight = inflight;
+    state.awaiting_pubrel = session.awaiting_pubrel;
+    state.mailbox = mailbox;
     for subscription in session.subscriptions {
         hub.router.subscribe(
             &subscription.filter,
