@@ -93,6 +93,31 @@ pub struct Delivery {
     pub stored: Option<u64>,
 }
 
+#[cfg(test)]
+impl Delivery {
+    /// For tests: a QoS 1 delivery of a fresh QoS 1 message with `payload` to `topic`.
+    pub(crate) fn at_least_once(topic: &str, payload: &[u8], stored: Option<u64>) -> Delivery {
+        let topic = TopicName::try_from(topic).expect("a valid topic name");
+        let message = Message::detached(
+            &topic,
+            payload,
+            QoS::AtLeastOnce,
+            false,
+            Default::default(),
+            None,
+            crate::clock::now(),
+        );
+        Delivery {
+            message: Arc::new(message),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_ids: Vec::new(),
+            shared: None,
+            stored,
+        }
+    }
+}
+
 impl Delivery {
     /// Bytes this delivery counts against a queue's byte limit.
     pub fn size(&self) -> usize {

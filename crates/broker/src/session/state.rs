@@ -156,31 +156,12 @@ impl SessionState {
 
 #[cfg(test)]
 mod tests {
-    use tern_codec::QoS;
-
     use super::*;
-    use crate::message::Message;
 
     fn in_flight(state: &mut SessionState, packet_id: u16) {
-        let message = Message::detached(
-            &"t".try_into().expect("topic"),
-            b"m",
-            QoS::AtLeastOnce,
-            false,
-            Default::default(),
-            None,
-            crate::clock::now(),
-        );
         state.inflight.push_back(Inflight {
             packet_id: PacketId::new(packet_id).expect("non-zero"),
-            delivery: Delivery {
-                message: Arc::new(message),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                subscription_ids: Vec::new(),
-                shared: None,
-                stored: None,
-            },
+            delivery: Delivery::at_least_once("t", b"m", None),
             stage: Stage::Published,
         });
     }

@@ -96,37 +96,17 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Instant;
-
-    use tern_codec::{PacketId, QoS, TopicName};
+    use tern_codec::PacketId;
 
     use super::{Op, Pending};
-    use crate::message::{Delivery, Message};
+    use crate::message::Delivery;
     use crate::store::EntryStage;
 
     fn enqueue(seq: u64) -> Op {
-        let topic = TopicName::try_from("a/b").expect("topic");
-        let message = Message::detached(
-            &topic,
-            b"x",
-            QoS::AtLeastOnce,
-            false,
-            Default::default(),
-            None,
-            Instant::now(),
-        );
         Op::Enqueue {
             uid: 1,
             seq,
-            delivery: Delivery {
-                message: Arc::new(message),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                subscription_ids: Vec::new(),
-                shared: None,
-                stored: Some(seq),
-            },
+            delivery: Delivery::at_least_once("a/b", b"x", Some(seq)),
             stage: EntryStage::Queued,
         }
     }
