@@ -183,9 +183,11 @@ mod tests {
     }
 
     /// Handed-out identifiers stay in flight while the counter moves on; one freed by its
-    /// acknowledgement is handed out again only when the counter comes round to it.
+    /// acknowledgement becomes available again (MQTT 5.0 §2.2.1) but is handed out only
+    /// when the counter comes round to it, never while another message holds it
+    /// [MQTT-2.2.1-3].
     #[test]
-    fn a_freed_identifier_is_reused_in_turn() {
+    fn a_freed_identifier_is_reused_in_turn_2_2_1_3() {
         let mut state = SessionState::new("c".into(), 0);
         for expected in 1..=3 {
             let id = next(&mut state);
