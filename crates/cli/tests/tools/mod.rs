@@ -209,7 +209,7 @@ impl Client {
     }
 
     /// Waits until `ready` holds for (stdout, stderr lines); panics after [`TIMEOUT`] or if
-    /// the process exits first.
+    /// the process exits without everything it wrote making `ready` hold.
     pub(crate) fn wait_until(&mut self, what: &str, ready: impl Fn(&[u8], &[String]) -> bool) {
         let deadline = Instant::now() + TIMEOUT;
         loop {
@@ -217,6 +217,13 @@ impl Client {
                 return;
             }
             let exited = matches!(self.child.try_wait(), Ok(Some(_)));
+            if exited {
+                // Its last writes may still be in the pipes: read them to the end first.
+                self.readers.drain(..).for_each(|r| drop(r.join()));
+                if ready(&self.stdout_bytes(), &self.stderr_lines()) {
+                    return;
+                }
+            }
             if exited || Instant::now() >= deadline {
                 self.kill();
                 panic!(
