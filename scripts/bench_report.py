@@ -3,7 +3,7 @@
 
 usage: bench_report.py RUN_DIR [PERFORMANCE.md]
   RUN_DIR holds peers.jsonl (mqtt-load lines from bench-peers.sh, label "broker/scenario#rep"),
-  compare.jsonl and scale.jsonl ({"case": ..., "tool": ..., "result": {...}} lines) and
+  wakeups.jsonl ({"broker", "rep", "wakeups", "conns"} lines for the conns runs), compare.jsonl and scale.jsonl ({"case": ..., "tool": ..., "result": {...}} lines) and
   machine.txt / command.txt. Without PERFORMANCE.md the section is printed; with it, the text
   between the markers is replaced (the markers are added at the end if missing).
 
@@ -113,6 +113,21 @@ def peer_table(rows):
     return out
 
 
+def wakeup_note(rows):
+    """How often the generator's CPU woke the broker's during the connects/s runs."""
+    per = OrderedDict()
+    for r in rows:
+        if isinstance(r.get("wakeups"), (int, float)) and r.get("conns"):
+            per.setdefault(r.get("broker", "?"), []).append(r["wakeups"] / r["conns"])
+    if not per:
+        return []
+    each = ", ".join(f"{b} {median(v):.2f}" for b, v in per.items())
+    return [f"Wake-ups of the broker's CPU by another CPU (rescheduling and function-call interrupts) "
+            f"per connection over the connects/s runs, median: {each}. That scenario is bound by the "
+            f"generator's core, and each wake-up of an idle broker costs that core; see "
+            f"\"Connects/s\" under \"What moved the numbers\" below."]
+
+
 def result_rows(rows, case):
     return [r["result"] for r in rows if r.get("case") == case and isinstance(r.get("result"), dict)]
 
@@ -198,6 +213,7 @@ def section(run_dir):
     machine = (run_dir / "machine.txt").read_text().strip() if (run_dir / "machine.txt").exists() else ""
     commands = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else ""
     peers = peer_table(lines(run_dir / "peers.jsonl"))
+    wakeups = wakeup_note(lines(run_dir / "wakeups.jsonl"))
     compare = compare_table(lines(run_dir / "compare.jsonl"))
     scale = scale_table(lines(run_dir / "scale.jsonl"))
     out = [BEGIN, "", "### Last `scripts/bench` run", "", machine, "", commands, ""]
@@ -206,6 +222,8 @@ def section(run_dir):
                 "64 B payloads unless said, MQTT 3.1.1, broker pinned to CPU 0 and mqtt-load to CPU 1, "
                 "a fresh broker process per run. ✓: the issue 7 goal is met (throughput at least the "
                 "better peer's; latency and memory at most the better peer's / mosquitto's).", ""] + peers + [""]
+        if wakeups:
+            out += wakeups + [""]
     if compare:
         out += ["#### `tern bench` against mqtt-load: fan-in 4 -> 1, QoS 1, 64 B, on `tern broker`", ""] + compare + [""]
     if scale:
