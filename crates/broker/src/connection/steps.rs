@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use tern_codec::{Packet, ProtocolVersion};
+use tern_codec::{EncodeError, Packet, ProtocolVersion, Publish};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::warn;
 
@@ -109,17 +109,33 @@ impl Connection {
 
     /// Encodes a packet into the write buffer.
     pub(super) fn queue(&mut self, packet: &Packet) {
+        let version = self.version;
+        let publishes = u64::from(matches!(packet, Packet::Publish(_)));
+        self.queue_with(publishes, |buf| packet.encode(version, buf));
+    }
+
+    /// Encodes a PUBLISH into the write buffer (a delivery, not wrapped in a [`Packet`]).
+    fn queue_publish(&mut self, publish: &Publish) {
+        let version = self.version;
+        self.queue_with(1, |buf| publish.encode(version, buf));
+    }
+
+    /// Runs `encode` on the write buffer and counts the packet (and `publishes`) once it
+    /// succeeded.
+    fn queue_with(
+        &mut self,
+        publishes: u64,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+    ) {
         let work = work(&mut self.work);
         let buf = work.out.buf_mut();
         // One allocation for a batch of small packets, not one growth step per packet.
         if buf.capacity() - buf.len() < WRITE_CHUNK / 16 {
             buf.reserve(WRITE_CHUNK);
         }
-        if packet.encode(self.version, buf).is_ok() {
+        if encode(buf).is_ok() {
             work.sent.0 += 1;
-            if matches!(packet, Packet::Publish(_)) {
-                work.sent.1 += 1;
-            }
+            work.sent.1 += publishes;
         }
     }
 
@@ -295,16 +311,21 @@ impl Connection {
         None
     }
 
-    /// Hands one delivery to the session, counting it if the session drops it.
-    fn deliver(&self, session: &mut Session, delivery: crate::message::Delivery, now: Instant) {
-        if !session.deliver(now, delivery) {
-            Metrics::add(&self.hub.metrics.publish_dropped, 1);
+    /// Hands one delivery to the session and encodes the PUBLISH it gives back, or counts
+    /// the delivery as dropped.
+    fn deliver(&mut self, session: &mut Session, delivery: crate::message::Delivery, now: Instant) {
+        match session.deliver(now, delivery) {
+            Some(publish) => self.queue_publish(&publish),
+            None => Metrics::add(&self.hub.metrics.publish_dropped, 1),
         }
     }
 
     /// Moves deliveries from the mailbox into the session while the window and the write
     /// buffer have room.
     fn pull_mailbox(&mut self, session: &mut Session) {
+        // Each PUBLISH is encoded as the session hands it back: nothing may be queued
+        // before it in the session's actions.
+        debug_assert!(!session.has_actions());
         let mailbox = session.state().mailbox.clone();
         let now = now();
         // Allocated only when the mailbox has something for the session.
@@ -324,9 +345,6 @@ impl Connection {
             }
             for delivery in batch.drain(..) {
                 self.deliver(session, delivery, now);
-            }
-            if self.run_actions(session).is_some() {
-                break;
             }
         }
     }

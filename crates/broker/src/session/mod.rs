@@ -2,9 +2,10 @@
 //! outbound in-flight window, keep alive.
 //!
 //! [`Session::handle_packet`] takes each packet the client sent after CONNECT,
-//! [`Session::deliver`] each message routed to it, [`Session::handle_timeout`] the passing of
-//! time; the results queue up as [`Action`]s for the connection task, which owns the socket
-//! and the router. No I/O, no clock reads, no tokio: time is passed in.
+//! [`Session::handle_timeout`] the passing of time; the results queue up as [`Action`]s for
+//! the connection task, which owns the socket and the router. [`Session::deliver`] takes each
+//! message routed to the client and hands its PUBLISH straight back, for the task to encode.
+//! No I/O, no clock reads, no tokio: time is passed in.
 
 mod inbound;
 mod outbound;

@@ -83,13 +83,19 @@ impl Session {
             .saturating_sub(self.state.inflight.len())
     }
 
-    /// Sends one routed message to the client. QoS 1/2 messages take a place in the window
-    /// ([`Session::window_free`] must be above 0) and a fresh packet identifier. Returns
-    /// false if the message was dropped instead: expired, or too large for the client.
-    pub fn deliver(&mut self, now: Instant, delivery: Delivery) -> bool {
+    /// Takes one routed message for the client and returns its PUBLISH, for the caller to
+    /// write next; `None` if the message was dropped instead: expired, or too large for the
+    /// client. QoS 1/2 messages take a place in the window ([`Session::window_free`] must be
+    /// above 0) and a fresh packet identifier.
+    ///
+    /// The packet is handed back, not queued as an [`Action`](super::Action): a fan-out
+    /// delivers millions a second, and a `Packet` moved into the queue and out again cost
+    /// two copies of a few hundred bytes each. Delivering queues no action, so whatever the
+    /// caller writes the PUBLISH after stays in order.
+    pub fn deliver(&mut self, now: Instant, delivery: Delivery) -> Option<Publish> {
         let Some(expiry) = remaining_expiry(&delivery, now) else {
             self.state.log_done(&delivery);
-            return false;
+            return None;
         };
         let mut publish = self.publish_packet(&delivery, None, false);
         if publish.properties.message_expiry_interval.is_some() {
@@ -97,7 +103,7 @@ impl Session {
         }
         if !self.fit(&mut publish) {
             self.state.log_done(&delivery);
-            return false;
+            return None;
         }
         if delivery.qos != QoS::AtMostOnce {
             let packet_id = self.state.allocate_packet_id();
@@ -122,8 +128,7 @@ impl Session {
                 stage: Stage::Published,
             });
         }
-        self.send(Packet::Publish(publish));
-        true
+        Some(publish)
     }
 
     /// Applies a Topic Alias where the client allows one and checks the client's Maximum

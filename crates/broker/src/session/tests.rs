@@ -118,8 +118,8 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
         Action::Publish(m) => m,
         other => panic!("{other:?}"),
     };
-    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
-        s.deliver(
+    for (qos, id) in [(QoS::AtLeastOnce, 1), (QoS::ExactlyOnce, 2)] {
+        let sent = s.deliver(
             now,
             Delivery {
                 message: message.clone(),
@@ -130,9 +130,10 @@ fn outbound_window_and_resume_with_dup_4_4_0_1() {
                 stored: None,
             },
         );
+        assert_eq!(sent.and_then(|p| p.packet_id), Some(pid(id)));
     }
     assert_eq!(s.window_free(), 0);
-    drain(&mut s);
+    assert!(drain(&mut s).is_empty(), "a delivery queues no action");
     s.handle_packet(now, Packet::PubRec(PubResponse::new(pid(2))));
     assert!(matches!(&drain(&mut s)[0], Action::Send(Packet::PubRel(r)) if r.packet_id == pid(2)));
     // Reconnect: the QoS 1 PUBLISH again with DUP, then the PUBREL, in order.
@@ -172,9 +173,8 @@ fn resume_resends_within_the_new_window_4_9_0_2() {
         shared: None,
         stored: None,
     };
-    s.deliver(now, delivery.clone());
-    s.deliver(now, delivery);
-    drain(&mut s);
+    assert!(s.deliver(now, delivery.clone()).is_some());
+    assert!(s.deliver(now, delivery).is_some());
     // The next connection allows one message in flight: the second waits for the first.
     let narrow = SessionLimits {
         send_window: 1,
@@ -428,10 +428,11 @@ fn message_expiry_counts_down_and_expired_messages_are_dropped_3_3_2_5() {
     let now = Instant::now();
     let mut s = session(ProtocolVersion::V5, 0, now);
     let message = routed_message(&mut s, now, Some(10));
-    assert!(s.deliver(now + Duration::from_secs(3), delivery(message.clone())));
-    assert!(matches!(&drain(&mut s)[0],
-        Action::Send(Packet::Publish(p)) if p.properties.message_expiry_interval == Some(7)));
-    assert!(!s.deliver(now + Duration::from_secs(10), delivery(message)));
+    let sent = s.deliver(now + Duration::from_secs(3), delivery(message.clone()));
+    assert_eq!(sent.unwrap().properties.message_expiry_interval, Some(7));
+    assert!(s
+        .deliver(now + Duration::from_secs(10), delivery(message))
+        .is_none());
     assert!(drain(&mut s).is_empty());
 }
 
@@ -450,13 +451,12 @@ fn outbound_topic_alias_when_the_client_allows_3_3_2_12() {
         now,
     );
     let message = routed_message(&mut s, now, None);
-    s.deliver(now, delivery(message.clone()));
-    s.deliver(now, delivery(message));
-    let actions = drain(&mut s);
-    assert!(matches!(&actions[0], Action::Send(Packet::Publish(p))
-        if p.topic.as_str() == "a/b" && p.properties.topic_alias == NonZeroU16::new(1)));
-    assert!(matches!(&actions[1], Action::Send(Packet::Publish(p))
-        if p.topic.is_empty() && p.properties.topic_alias == NonZeroU16::new(1)));
+    let first = s.deliver(now, delivery(message.clone())).unwrap();
+    let second = s.deliver(now, delivery(message)).unwrap();
+    assert_eq!(first.topic.as_str(), "a/b");
+    assert_eq!(first.properties.topic_alias, NonZeroU16::new(1));
+    assert!(second.topic.is_empty());
+    assert_eq!(second.properties.topic_alias, NonZeroU16::new(1));
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn packets_over_the_clients_maximum_packet_size_are_not_sent_3_1_2_24() {
     let message = routed_message(&mut s, now, None);
     let mut qos1 = delivery(message);
     qos1.qos = QoS::AtLeastOnce;
-    assert!(!s.deliver(now, qos1));
+    assert!(s.deliver(now, qos1).is_none());
     assert!(drain(&mut s).is_empty());
     assert_eq!(s.window_free(), 2, "no packet id or window place taken");
 }

@@ -216,8 +216,12 @@ impl Packet {
         version: ProtocolVersion,
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
-        if matches!(self, Packet::Auth(_)) && !version.is_v5() {
-            return Err(EncodeError::NotInVersion(PacketType::Auth));
+        match self {
+            Packet::Publish(p) => return p.encode(version, buf),
+            Packet::Auth(_) if !version.is_v5() => {
+                return Err(EncodeError::NotInVersion(PacketType::Auth))
+            }
+            _ => {}
         }
         self.check_encodable(version)?;
         let body = self.body_len(version);

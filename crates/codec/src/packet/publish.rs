@@ -2,14 +2,14 @@
 
 use bytes::{BufMut, Bytes};
 
-use crate::error::DecodeError;
-use crate::packet::read_packet_id;
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::{read_packet_id, PacketType};
 use crate::properties::PublishProperties;
 use crate::property::PropertySet;
 use crate::qos::{PacketId, QoS};
 use crate::topic::TopicName;
 use crate::version::ProtocolVersion;
-use crate::wire::{binary_len, put_binary, Reader};
+use crate::wire::{binary_len, put_binary, put_variable_integer, Reader, MAX_VARIABLE_INTEGER};
 
 const RETAIN: u8 = 0x01;
 const QOS_SHIFT: u8 = 1;
@@ -26,8 +26,7 @@ pub struct Publish {
     pub retain: bool,
     /// The topic; empty only in MQTT 5.0 when a Topic Alias stands for it.
     pub topic: TopicName,
-    /// Present exactly when `qos` is 1 or 2; [`Publish::encode`](crate::Packet::encode)
-    /// writes 0 for a missing one, which a receiver rejects.
+    /// Present exactly when `qos` is 1 or 2; [`Publish::encode`] writes 0 for a missing one, which a receiver rejects.
     pub packet_id: Option<PacketId>,
     /// PUBLISH properties (5.0).
     pub properties: PublishProperties,
@@ -96,6 +95,29 @@ impl Publish {
     pub fn encoded_len(&self, version: ProtocolVersion) -> usize {
         let body = self.body_len(version);
         1 + crate::wire::variable_integer_len(body) + body
+    }
+
+    /// Appends this PUBLISH, encoded for `version`, to `buf`: what
+    /// [`Packet::encode`](crate::Packet::encode) writes for it, without moving it into a
+    /// [`Packet`](crate::Packet) first. Fails, and writes nothing, when a property cannot be
+    /// represented (a Subscription Identifier over 268,435,455, Binary Data over 65,535
+    /// bytes) or the body is over the largest remaining length.
+    pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        if version.is_v5() {
+            self.properties.check_encodable()?;
+        }
+        let body = self.body_len(version);
+        if body > MAX_VARIABLE_INTEGER as usize {
+            return Err(EncodeError::TooLarge(body));
+        }
+        buf.put_u8((PacketType::Publish as u8) << 4 | self.flags());
+        put_variable_integer(buf, body);
+        self.encode_body(version, buf);
+        Ok(())
     }
 
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> usize {
