@@ -26,7 +26,8 @@ pub struct Publish {
     pub retain: bool,
     /// The topic; empty only in MQTT 5.0 when a Topic Alias stands for it.
     pub topic: TopicName,
-    /// Present exactly when `qos` is 1 or 2; [`Publish::encode`] writes 0 for a missing one, which a receiver rejects.
+    /// Present exactly when `qos` is 1 or 2; [`Publish::encode`] writes 0 for a missing one,
+    /// which a receiver rejects.
     pub packet_id: Option<PacketId>,
     /// PUBLISH properties (5.0).
     pub properties: PublishProperties,
