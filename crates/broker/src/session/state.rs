@@ -57,9 +57,9 @@ pub struct SessionState {
     pub inflight: VecDeque<Inflight>,
     /// Inbound QoS 2 packet identifiers whose PUBREL has not arrived [MQTT-4.3.3-10].
     pub awaiting_pubrel: BTreeSet<u16>,
-    /// The next packet identifier to try. Moving it by hand is for a new state only: once
-    /// identifiers were handed out, the known-free run below assumes it moved in turn.
-    pub next_packet_id: PacketId,
+    /// The next packet identifier to try. Private: the known-free run below assumes it
+    /// moves only in turn, through [`SessionState::allocate_packet_id`].
+    next_packet_id: PacketId,
     /// Identifiers from `next_packet_id` up to this one (excluded) are known to be free: no
     /// message in flight had one when they were last looked for, and since then only
     /// [`SessionState::allocate_packet_id`] has added to `inflight`, below them. 0: unknown.
